@@ -1,0 +1,95 @@
+package dcvaas
+
+import (
+	"context"
+	"time"
+)
+
+// DomainStatus is where a domain stands in its life:
+// pending_cname → issuing → active, or failed when issuance gives up.
+type DomainStatus string
+
+const (
+	DomainPendingCNAME DomainStatus = "pending_cname"
+	DomainIssuing      DomainStatus = "issuing"
+	DomainActive       DomainStatus = "active"
+	DomainFailed       DomainStatus = "failed"
+)
+
+// DomainStatuses lists every status, for validation.
+var DomainStatuses = []DomainStatus{DomainPendingCNAME, DomainIssuing, DomainActive, DomainFailed}
+
+// Key types a certificate's private key can have.
+const (
+	KeyEC256   = "ec256"
+	KeyEC384   = "ec384"
+	KeyRSA2048 = "rsa2048"
+	KeyRSA4096 = "rsa4096"
+)
+
+// Domain is a customer's name that dcvaas obtains certificates for.
+type Domain struct {
+	ID    string
+	OrgID string
+	// Name is normalized: lowercase ASCII (punycode), no trailing dot.
+	Name string
+	// CNAMETarget is <label>.<verify zone>: the customer points
+	// _acme-challenge.<Name> at it once.
+	CNAMETarget     string
+	Status          DomainStatus
+	LastError       string
+	IncludeWildcard bool
+	KeyType         string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	LastIssuedAt    *time.Time
+	ExpiresAt       *time.Time
+	DeletedAt       *time.Time
+}
+
+// DomainFilter narrows ListDomains.
+type DomainFilter struct {
+	Status DomainStatus // empty: any
+	Page
+}
+
+// Certificate is an issued certificate chain and its encrypted private key.
+type Certificate struct {
+	ID           string
+	OrgID        string
+	DomainID     string
+	SerialNumber string
+	Issuer       string
+	CAName       string
+	OrderURL     string
+	DNSNames     []string
+	NotBefore    time.Time
+	NotAfter     time.Time
+	// ChainPEM is the leaf followed by its intermediates.
+	ChainPEM string
+	// PrivateKeyEnc is the PEM private key sealed by crypt.Keyring.
+	PrivateKeyEnc string
+	CreatedAt     time.Time
+}
+
+// DomainStore persists domains and their certificates. All methods are
+// scoped to actor.OrgID; another organization's domain is ENOTFOUND.
+type DomainStore interface {
+	// CreateDomain inserts d (ID, CNAMETarget, timestamps filled in), writes
+	// audit "domain.created" and queues a dns_check job, atomically.
+	// ECONFLICT when the org already has the name.
+	CreateDomain(ctx context.Context, actor Actor, d *Domain) (*Job, error)
+	// FindDomain returns a live (not deleted) domain. ENOTFOUND.
+	FindDomain(ctx context.Context, orgID, id string) (*Domain, error)
+	// ListDomains returns live domains, newest first, and the total count.
+	ListDomains(ctx context.Context, orgID string, f DomainFilter) ([]*Domain, int, error)
+	// DeleteDomain soft-deletes (or hard-deletes) the domain; audit
+	// "domain.deleted". ENOTFOUND.
+	DeleteDomain(ctx context.Context, actor Actor, id string, hard bool) error
+	// EnqueueDomainJob queues a job of type jt for the domain when its status
+	// is one of allowed (any when empty); audit "job.queued". ENOTFOUND,
+	// ECONFLICT when the status does not allow it.
+	EnqueueDomainJob(ctx context.Context, actor Actor, domainID string, jt JobType, allowed ...DomainStatus) (*Job, error)
+	// CurrentCertificate returns the newest certificate of the domain. ENOTFOUND.
+	CurrentCertificate(ctx context.Context, orgID, domainID string) (*Certificate, error)
+}

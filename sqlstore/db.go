@@ -1,0 +1,222 @@
+// Package sqlstore implements dcvaas.Store on database/sql, for SQLite
+// (modernc.org/sqlite, pure Go) and PostgreSQL (pgx). The SQL text is shared:
+// $n placeholders, TEXT ids, BIGINT microsecond timestamps, RETURNING and
+// ON CONFLICT run unchanged on both; real differences live in dialect.go.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Enqueuer hands a job to the queue inside the transaction that records it,
+// so that a job row never exists without its queue entry or the reverse.
+// The jobs package provides the River implementation.
+type Enqueuer interface {
+	EnqueueTx(ctx context.Context, tx *sql.Tx, job *dcvaas.Job) error
+}
+
+// Options tune a DB; the zero value is usable.
+type Options struct {
+	Clock    dcvaas.Clock
+	Logger   *slog.Logger
+	Enqueuer Enqueuer
+}
+
+// DB is the store. It implements dcvaas.Store and dcvaas.RateLimiter.
+type DB struct {
+	dialect Dialect
+	// write takes every transaction. On SQLite it is a single connection:
+	// SQLite has one writer at a time and a pool would only queue on locks.
+	write *sql.DB
+	// read serves plain queries; on SQLite (WAL) readers run beside the writer.
+	read     *sql.DB
+	now      dcvaas.Clock
+	log      *slog.Logger
+	enqueuer Enqueuer
+	migrated bool
+}
+
+// ParseURL splits a DCVAAS_DATABASE_URL into dialect and driver DSN:
+// postgres:// and postgresql:// select PostgreSQL; anything else is an
+// SQLite file path, with an optional sqlite:// prefix.
+func ParseURL(url string) (Dialect, string, error) {
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return Postgres, url, nil
+	case strings.TrimSpace(url) == "":
+		return "", "", errors.New("database URL is empty")
+	default:
+		path := strings.TrimPrefix(url, "sqlite://")
+		if path == "" {
+			return "", "", errors.New("SQLite path is empty")
+		}
+		return SQLite, path, nil
+	}
+}
+
+// Open connects to the database named by url. It does not migrate; call Migrate.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	dialect, dsn, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{dialect: dialect, now: opts.Clock, log: opts.Logger, enqueuer: opts.Enqueuer}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	switch dialect {
+	case SQLite:
+		if dir := filepath.Dir(dsn); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("create database directory: %w", err)
+			}
+		}
+		// _txlock=immediate takes the write lock at BEGIN, so two writers
+		// queue on busy_timeout instead of failing to upgrade mid-transaction.
+		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
+		if db.write, err = sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_txlock=immediate"); err != nil {
+			return nil, err
+		}
+		db.write.SetMaxOpenConns(1)
+		if db.read, err = sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)"); err != nil {
+			db.write.Close()
+			return nil, err
+		}
+		db.read.SetMaxOpenConns(8)
+		db.read.SetMaxIdleConns(8)
+	case Postgres:
+		if db.write, err = sql.Open("pgx", dsn); err != nil {
+			return nil, err
+		}
+		db.write.SetMaxOpenConns(32)
+		db.write.SetMaxIdleConns(32)
+		db.read = db.write
+	}
+	if err := db.write.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", dialect, err)
+	}
+	return db, nil
+}
+
+// Dialect says which database this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL returns the pool that takes transactions, for the job queue to share.
+func (db *DB) SQL() *sql.DB { return db.write }
+
+// SetEnqueuer installs the queue after Open (the queue needs the DB first).
+func (db *DB) SetEnqueuer(e Enqueuer) { db.enqueuer = e }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+func (db *DB) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+string(db.dialect))
+	if err != nil {
+		return nil, err
+	}
+	var opts []goose.ProviderOption
+	if db.dialect == Postgres {
+		// Several nodes may start at once; one migrates, the others wait.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(db.dialect.gooseDialect(), db.write, sub, opts...)
+}
+
+// Migrate applies all pending migrations.
+func (db *DB) Migrate(ctx context.Context) error {
+	p, err := db.provider()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	db.migrated = true
+	return nil
+}
+
+// Ping reports whether the database is reachable and fully migrated.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.read.PingContext(ctx); err != nil {
+		return &dcvaas.Error{Code: dcvaas.EUNAVAILABLE, Message: "database unreachable", Err: err}
+	}
+	p, err := db.provider()
+	if err != nil {
+		return err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return &dcvaas.Error{Code: dcvaas.EUNAVAILABLE, Message: "cannot read migration state", Err: err}
+	} else if pending {
+		return dcvaas.Errorf(dcvaas.EUNAVAILABLE, "database migrations pending")
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction on the writer, committing when fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// micros and fromMicros convert between time.Time and the stored BIGINT.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}

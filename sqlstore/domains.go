@@ -1,0 +1,190 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dcvaas/dcvaas"
+)
+
+const domainColumns = `id, org_id, domain_name, cname_target, status, last_error, include_wildcard, key_type,
+	created_at, updated_at, last_issued_at, expires_at, deleted_at`
+
+func scanDomain(row interface{ Scan(...any) error }) (*dcvaas.Domain, error) {
+	var d dcvaas.Domain
+	var status string
+	var created, updated int64
+	var issued, expires, deleted sql.NullInt64
+	if err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.CNAMETarget, &status, &d.LastError, &d.IncludeWildcard, &d.KeyType,
+		&created, &updated, &issued, &expires, &deleted); err != nil {
+		return nil, err
+	}
+	d.Status = dcvaas.DomainStatus(status)
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	d.LastIssuedAt, d.ExpiresAt, d.DeletedAt = fromNullMicros(issued), fromNullMicros(expires), fromNullMicros(deleted)
+	return &d, nil
+}
+
+// CreateDomain implements dcvaas.DomainStore.
+func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Domain) (*dcvaas.Job, error) {
+	now := db.now().UTC()
+	d.ID, d.OrgID, d.Status, d.CreatedAt, d.UpdatedAt = newID(), actor.OrgID, dcvaas.DomainPendingCNAME, now, now
+	var job *dcvaas.Job
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO domains (`+domainColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL)`,
+			d.ID, d.OrgID, d.Name, d.CNAMETarget, string(d.Status), "", d.IncludeWildcard, d.KeyType, micros(now), micros(now)); err != nil {
+			if isUniqueViolation(err) {
+				return dcvaas.Errorf(dcvaas.ECONFLICT, "domain %s already exists in this organization", d.Name)
+			}
+			return err
+		}
+		if err := db.audit(ctx, tx, actor, "domain.created", "domain", d.ID, map[string]any{
+			"domainName": d.Name, "cnameTarget": d.CNAMETarget, "includeWildcard": d.IncludeWildcard,
+		}); err != nil {
+			return err
+		}
+		var err error
+		job, err = db.insertJob(ctx, tx, actor, d.ID, dcvaas.JobDNSCheck)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+func (db *DB) findDomain(ctx context.Context, q querier, orgID, id string, lock bool) (*dcvaas.Domain, error) {
+	query := `SELECT ` + domainColumns + ` FROM domains WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL`
+	if lock {
+		query += db.dialect.forUpdate()
+	}
+	d, err := scanDomain(q.QueryRowContext(ctx, query, id, orgID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, dcvaas.Errorf(dcvaas.ENOTFOUND, "domain not found")
+	}
+	return d, err
+}
+
+// FindDomain implements dcvaas.DomainStore.
+func (db *DB) FindDomain(ctx context.Context, orgID, id string) (*dcvaas.Domain, error) {
+	return db.findDomain(ctx, db.read, orgID, id, false)
+}
+
+// ListDomains implements dcvaas.DomainStore.
+func (db *DB) ListDomains(ctx context.Context, orgID string, f dcvaas.DomainFilter) ([]*dcvaas.Domain, int, error) {
+	var w where
+	w.add("org_id = ?", orgID)
+	w.add("deleted_at IS NULL")
+	if f.Status != "" {
+		w.add("status = ?", string(f.Status))
+	}
+	var total int
+	if err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM domains"+w.String(), w.args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	limit, args := w.page(f.Limit, f.Offset)
+	rows, err := db.read.QueryContext(ctx, "SELECT "+domainColumns+" FROM domains"+w.String()+" ORDER BY created_at DESC, id DESC"+limit, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	out := make([]*dcvaas.Domain, 0, f.Limit)
+	for rows.Next() {
+		d, err := scanDomain(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, d)
+	}
+	return out, total, rows.Err()
+}
+
+// DeleteDomain implements dcvaas.DomainStore.
+func (db *DB) DeleteDomain(ctx context.Context, actor dcvaas.Actor, id string, hard bool) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		d, err := db.findDomain(ctx, tx, actor.OrgID, id, true)
+		if err != nil {
+			return err
+		}
+		if hard {
+			_, err = tx.ExecContext(ctx, `DELETE FROM domains WHERE id = $1`, id)
+		} else {
+			now := micros(db.now())
+			_, err = tx.ExecContext(ctx, `UPDATE domains SET deleted_at = $1, updated_at = $1 WHERE id = $2`, now, id)
+		}
+		if err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, actor, "domain.deleted", "domain", id, map[string]any{"domainName": d.Name, "hard": hard})
+	})
+}
+
+// EnqueueDomainJob implements dcvaas.DomainStore.
+func (db *DB) EnqueueDomainJob(ctx context.Context, actor dcvaas.Actor, domainID string, jt dcvaas.JobType, allowed ...dcvaas.DomainStatus) (*dcvaas.Job, error) {
+	var job *dcvaas.Job
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		d, err := db.findDomain(ctx, tx, actor.OrgID, domainID, true)
+		if err != nil {
+			return err
+		}
+		if len(allowed) > 0 && !slices.Contains(allowed, d.Status) {
+			return dcvaas.Errorf(dcvaas.ECONFLICT, "domain is %s; %s needs it to be %s", d.Status, jt, joinStatuses(allowed))
+		}
+		// Two orders for one domain at once would waste CA rate limits and
+		// race to store the certificate: an unfinished one is the answer.
+		if jt == dcvaas.JobStartIssuance || jt == dcvaas.JobRenewal {
+			existing, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs
+				WHERE domain_id = $1 AND type = $2 AND status IN ('queued', 'running')
+				ORDER BY created_at DESC, id DESC LIMIT 1`, domainID, string(jt)))
+			if err == nil {
+				job = existing
+				return nil
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		job, err = db.insertJob(ctx, tx, actor, domainID, jt)
+		return err
+	})
+	return job, err
+}
+
+func joinStatuses(ss []dcvaas.DomainStatus) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += " or "
+		}
+		out += string(s)
+	}
+	return out
+}
+
+// CurrentCertificate implements dcvaas.DomainStore.
+func (db *DB) CurrentCertificate(ctx context.Context, orgID, domainID string) (*dcvaas.Certificate, error) {
+	var c dcvaas.Certificate
+	var dnsNames string
+	var notBefore, notAfter, created int64
+	err := db.read.QueryRowContext(ctx, `SELECT c.id, c.org_id, c.domain_id, c.serial_number, c.issuer, c.ca_name, c.order_url,
+		c.dns_names, c.not_before, c.not_after, c.chain_pem, c.private_key_enc, c.created_at
+		FROM certificates c JOIN domains d ON d.id = c.domain_id
+		WHERE c.domain_id = $1 AND c.org_id = $2 AND d.deleted_at IS NULL
+		ORDER BY c.created_at DESC, c.id DESC LIMIT 1`, domainID, orgID).
+		Scan(&c.ID, &c.OrgID, &c.DomainID, &c.SerialNumber, &c.Issuer, &c.CAName, &c.OrderURL,
+			&dnsNames, &notBefore, &notAfter, &c.ChainPEM, &c.PrivateKeyEnc, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, dcvaas.Errorf(dcvaas.ENOTFOUND, "no certificate has been issued for this domain yet")
+	} else if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(dnsNames), &c.DNSNames); err != nil {
+		return nil, fmt.Errorf("certificate %s dns names: %w", c.ID, err)
+	}
+	c.NotBefore, c.NotAfter, c.CreatedAt = fromMicros(notBefore), fromMicros(notAfter), fromMicros(created)
+	return &c, nil
+}

@@ -1,0 +1,145 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/dcvaas/dcvaas"
+)
+
+const jobColumns = `id, org_id, domain_id, type, status, attempts, max_attempts, result, last_error, run_at, created_at, updated_at`
+
+func scanJob(row interface{ Scan(...any) error }) (*dcvaas.Job, error) {
+	var j dcvaas.Job
+	var typ, status string
+	var result sql.NullString
+	var runAt, created, updated int64
+	if err := row.Scan(&j.ID, &j.OrgID, &j.DomainID, &typ, &status, &j.Attempts, &j.MaxAttempts, &result, &j.LastError,
+		&runAt, &created, &updated); err != nil {
+		return nil, err
+	}
+	j.Type, j.Status = dcvaas.JobType(typ), dcvaas.JobStatus(status)
+	if result.Valid {
+		j.Result = []byte(result.String)
+	}
+	j.RunAt, j.CreatedAt, j.UpdatedAt = fromMicros(runAt), fromMicros(created), fromMicros(updated)
+	return &j, nil
+}
+
+// insertJob records a queued job, audits it and hands it to the queue, all
+// inside tx.
+func (db *DB) insertJob(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, domainID string, jt dcvaas.JobType) (*dcvaas.Job, error) {
+	now := db.now().UTC()
+	j := &dcvaas.Job{ID: newID(), OrgID: actor.OrgID, DomainID: domainID, Type: jt, Status: dcvaas.JobQueued,
+		MaxAttempts: dcvaas.DefaultMaxAttempts, RunAt: now, CreatedAt: now, UpdatedAt: now}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
+		VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, '', $7, $7, $7)`,
+		j.ID, j.OrgID, j.DomainID, string(j.Type), string(j.Status), j.MaxAttempts, micros(now)); err != nil {
+		return nil, err
+	}
+	if err := db.audit(ctx, tx, actor, "job.queued", "job", j.ID, map[string]any{"type": j.Type, "domainId": domainID}); err != nil {
+		return nil, err
+	}
+	if db.enqueuer != nil {
+		if err := db.enqueuer.EnqueueTx(ctx, tx, j); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// FindJob implements dcvaas.JobStore.
+func (db *DB) FindJob(ctx context.Context, orgID, id string) (*dcvaas.Job, error) {
+	return db.findJob(ctx, db.read, orgID, id, false)
+}
+
+func (db *DB) findJob(ctx context.Context, q querier, orgID, id string, lock bool) (*dcvaas.Job, error) {
+	query := `SELECT ` + jobColumns + ` FROM jobs WHERE id = $1 AND org_id = $2`
+	if lock {
+		query += db.dialect.forUpdate()
+	}
+	j, err := scanJob(q.QueryRowContext(ctx, query, id, orgID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, dcvaas.Errorf(dcvaas.ENOTFOUND, "job not found")
+	}
+	return j, err
+}
+
+// ListJobs implements dcvaas.JobStore.
+func (db *DB) ListJobs(ctx context.Context, orgID string, f dcvaas.JobFilter) ([]*dcvaas.Job, int, error) {
+	var w where
+	w.add("org_id = ?", orgID)
+	if f.DomainID != "" {
+		w.add("domain_id = ?", f.DomainID)
+	}
+	if f.Type != "" {
+		w.add("type = ?", string(f.Type))
+	}
+	if f.Status != "" {
+		w.add("status = ?", string(f.Status))
+	}
+	var total int
+	if err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs"+w.String(), w.args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	limit, args := w.page(f.Limit, f.Offset)
+	rows, err := db.read.QueryContext(ctx, "SELECT "+jobColumns+" FROM jobs"+w.String()+" ORDER BY created_at DESC, id DESC"+limit, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*dcvaas.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, j)
+	}
+	return out, total, rows.Err()
+}
+
+// LatestDomainJob implements dcvaas.JobStore.
+func (db *DB) LatestDomainJob(ctx context.Context, orgID, domainID string) (*dcvaas.Job, error) {
+	j, err := scanJob(db.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE domain_id = $1 AND org_id = $2
+		ORDER BY created_at DESC, id DESC LIMIT 1`, domainID, orgID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return j, err
+}
+
+// RetryJob implements dcvaas.JobStore.
+func (db *DB) RetryJob(ctx context.Context, actor dcvaas.Actor, id string) (*dcvaas.Job, error) {
+	var job *dcvaas.Job
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		j, err := db.findJob(ctx, tx, actor.OrgID, id, true)
+		if err != nil {
+			return err
+		}
+		if j.Status != dcvaas.JobFailed {
+			return dcvaas.Errorf(dcvaas.ECONFLICT, "only failed jobs can be retried; this one is %s", j.Status)
+		}
+		if _, err := db.findDomain(ctx, tx, actor.OrgID, j.DomainID, false); err != nil {
+			return err
+		}
+		now := db.now().UTC()
+		j.Status, j.Attempts, j.RunAt, j.UpdatedAt = dcvaas.JobQueued, 0, now, now
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $1, attempts = 0, run_at = $2, updated_at = $2 WHERE id = $3`,
+			string(j.Status), micros(now), j.ID); err != nil {
+			return err
+		}
+		if err := db.audit(ctx, tx, actor, "job.retried", "job", j.ID, map[string]any{"type": j.Type, "domainId": j.DomainID}); err != nil {
+			return err
+		}
+		if db.enqueuer != nil {
+			if err := db.enqueuer.EnqueueTx(ctx, tx, j); err != nil {
+				return err
+			}
+		}
+		job = j
+		return nil
+	})
+	return job, err
+}

@@ -1,0 +1,91 @@
+// Package storetest gives tests a fresh, migrated database of each dialect:
+// SQLite always, PostgreSQL when DCVAAS_TEST_POSTGRES_URL is set (CI sets it).
+// Each call gets its own SQLite file or PostgreSQL schema, so tests never
+// see each other's rows.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dcvaas/dcvaas/sqlstore"
+)
+
+// PostgresEnv names the variable holding the test PostgreSQL URL.
+const PostgresEnv = "DCVAAS_TEST_POSTGRES_URL"
+
+// Dialects returns the dialects to run a test against, saying so when
+// PostgreSQL is skipped.
+func Dialects(t testing.TB) []sqlstore.Dialect {
+	t.Helper()
+	if os.Getenv(PostgresEnv) == "" {
+		t.Logf("%s is unset: PostgreSQL half skipped", PostgresEnv)
+		return []sqlstore.Dialect{sqlstore.SQLite}
+	}
+	return []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres}
+}
+
+// URL returns a database URL for a fresh, empty database of the dialect; the
+// database (file or schema) is removed when the test ends.
+func URL(t testing.TB, dialect sqlstore.Dialect) string {
+	t.Helper()
+	if dialect == sqlstore.SQLite {
+		return filepath.Join(t.TempDir(), "dcvaas.db")
+	}
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		t.Skipf("%s is unset", PostgresEnv)
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// NewDB opens and migrates a fresh database, closed when the test ends.
+func NewDB(t testing.TB, dialect sqlstore.Dialect, opts ...sqlstore.Options) *sqlstore.DB {
+	t.Helper()
+	var o sqlstore.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, URL(t, dialect), o)
+	if err != nil {
+		t.Fatalf("open %s: %v", dialect, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s: %v", dialect, err)
+	}
+	return db
+}

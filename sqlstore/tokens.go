@@ -1,0 +1,106 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"time"
+
+	"github.com/dcvaas/dcvaas"
+)
+
+func (db *DB) createToken(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, t *dcvaas.Token) error {
+	t.ID, t.CreatedAt = newID(), db.now().UTC()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_tokens
+		(id, org_id, user_id, name, prefix, token_hash, role, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.ID, t.OrgID, t.UserID, t.Name, t.Prefix, t.Hash, string(t.Role), micros(t.CreatedAt), nullMicros(t.ExpiresAt)); err != nil {
+		return err
+	}
+	actor.OrgID = t.OrgID
+	return db.audit(ctx, tx, actor, "token.created", "token", t.ID, map[string]any{"name": t.Name, "role": t.Role, "prefix": t.Prefix})
+}
+
+// CreateToken implements dcvaas.TokenStore.
+func (db *DB) CreateToken(ctx context.Context, actor dcvaas.Actor, t *dcvaas.Token) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// The user must still belong to the org the token is for.
+		if _, err := db.findMembership(ctx, tx, t.UserID, t.OrgID); err != nil {
+			return err
+		}
+		return db.createToken(ctx, tx, actor, t)
+	})
+}
+
+// Authenticate implements dcvaas.TokenStore.
+func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dcvaas.Authenticated, error) {
+	var t dcvaas.Token
+	var role, memberRole string
+	var created int64
+	var lastUsed, expires sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT t.id, t.org_id, t.user_id, t.name, t.prefix, t.role, t.created_at,
+		t.last_used_at, t.expires_at, m.role
+		FROM api_tokens t JOIN organization_members m ON m.org_id = t.org_id AND m.user_id = t.user_id
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)`,
+		hash, micros(now)).Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires, &memberRole)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token")
+	} else if err != nil {
+		return nil, err
+	}
+	t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
+	return &dcvaas.Authenticated{Token: &t, MemberRole: dcvaas.MemberRole(memberRole)}, nil
+}
+
+// TouchToken implements dcvaas.TokenStore. It is not audited: it records a
+// use, not a change.
+func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
+	_, err := db.write.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = $1 WHERE id = $2`, micros(at), id)
+	return err
+}
+
+// ListTokens implements dcvaas.TokenStore.
+func (db *DB) ListTokens(ctx context.Context, orgID string, p dcvaas.Page) ([]*dcvaas.Token, int, error) {
+	var total int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens WHERE org_id = $1 AND revoked_at IS NULL`, orgID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT id, org_id, user_id, name, prefix, role, created_at, last_used_at, expires_at
+		FROM api_tokens WHERE org_id = $1 AND revoked_at IS NULL
+		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, orgID, p.Limit, p.Offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*dcvaas.Token
+	for rows.Next() {
+		var t dcvaas.Token
+		var role string
+		var created int64
+		var lastUsed, expires sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires); err != nil {
+			return nil, 0, err
+		}
+		t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
+		out = append(out, &t)
+	}
+	return out, total, rows.Err()
+}
+
+// RevokeToken implements dcvaas.TokenStore.
+func (db *DB) RevokeToken(ctx context.Context, actor dcvaas.Actor, id string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL`,
+			micros(db.now()), id, actor.OrgID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return dcvaas.Errorf(dcvaas.ENOTFOUND, "token not found")
+		}
+		return db.audit(ctx, tx, actor, "token.revoked", "token", id, nil)
+	})
+}

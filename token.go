@@ -1,0 +1,51 @@
+package dcvaas
+
+import (
+	"context"
+	"time"
+)
+
+// TokenRole is what an API token may do.
+type TokenRole string
+
+const (
+	TokenAdmin TokenRole = "admin" // read and change everything in its org
+	TokenRead  TokenRole = "read"  // read only: mutations get 403
+)
+
+// Token is an API token's metadata. The plaintext exists only in the
+// response that created it; the database keeps its SHA-256.
+type Token struct {
+	ID         string
+	OrgID      string
+	UserID     string
+	Name       string
+	Prefix     string // first characters of the token, to recognize it
+	Hash       string // hex SHA-256 of the plaintext
+	Role       TokenRole
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+}
+
+// Authenticated is what a valid token resolves to.
+type Authenticated struct {
+	Token      *Token
+	MemberRole MemberRole
+}
+
+// TokenStore persists API tokens.
+type TokenStore interface {
+	// Authenticate finds the live token with that hash, whose user is still
+	// a member of its org. EUNAUTHORIZED when missing, expired or revoked.
+	Authenticate(ctx context.Context, hash string, now time.Time) (*Authenticated, error)
+	// TouchToken records a use (callers throttle it).
+	TouchToken(ctx context.Context, id string, at time.Time) error
+	// CreateToken inserts t for t.OrgID/t.UserID; audit "token.created".
+	CreateToken(ctx context.Context, actor Actor, t *Token) error
+	// ListTokens returns the org's unrevoked tokens, newest first.
+	ListTokens(ctx context.Context, orgID string, p Page) ([]*Token, int, error)
+	// RevokeToken revokes a token of the org; audit "token.revoked". ENOTFOUND.
+	RevokeToken(ctx context.Context, actor Actor, id string) error
+}
