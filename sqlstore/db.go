@@ -48,8 +48,9 @@ type DB struct {
 	// write takes every transaction. On SQLite it is a single connection:
 	// SQLite has one writer at a time and a pool would only queue on locks.
 	write *sql.DB
-	// read serves plain queries; on SQLite (WAL) readers run beside the writer.
-	read     *sql.DB
+	// read serves plain queries; on SQLite (WAL) readers run beside the
+	// writer, through prepared statements (pgx caches its own on PostgreSQL).
+	read     reader
 	now      dcvaas.Clock
 	log      *slog.Logger
 	enqueuer Enqueuer
@@ -101,12 +102,14 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, err
 		}
 		db.write.SetMaxOpenConns(1)
-		if db.read, err = sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)"); err != nil {
+		read, err := sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)")
+		if err != nil {
 			db.write.Close()
 			return nil, err
 		}
-		db.read.SetMaxOpenConns(8)
-		db.read.SetMaxIdleConns(8)
+		read.SetMaxOpenConns(8)
+		read.SetMaxIdleConns(8)
+		db.read = newStmtCache(read)
 	case Postgres:
 		if db.write, err = sql.Open("pgx", dsn); err != nil {
 			return nil, err
@@ -134,7 +137,7 @@ func (db *DB) SetEnqueuer(e Enqueuer) { db.enqueuer = e }
 // Close closes both pools.
 func (db *DB) Close() error {
 	err := db.write.Close()
-	if db.read != db.write {
+	if db.dialect == SQLite {
 		err = errors.Join(err, db.read.Close())
 	}
 	return err
@@ -186,6 +189,13 @@ func (db *DB) Ping(ctx context.Context) error {
 		return dcvaas.Errorf(dcvaas.EUNAVAILABLE, "database migrations pending")
 	}
 	return nil
+}
+
+// reader is the read pool: *sql.DB, or *stmtCache over one.
+type reader interface {
+	querier
+	PingContext(ctx context.Context) error
+	Close() error
 }
 
 // inTx runs fn in a transaction on the writer, committing when fn returns nil.

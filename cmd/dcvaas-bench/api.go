@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/httpapi"
+	"github.com/dcvaas/dcvaas/ratelimit"
+	"github.com/dcvaas/dcvaas/sqlstore"
+)
+
+// apiBench measures the HTTP API: /healthz as the baseline, authenticated
+// GET /api/domains?limit=50 and POST /api/domains (domain row + audit entry
+// + job in one transaction), on SQLite and PostgreSQL.
+func apiBench(ctx context.Context, args []string) error {
+	fs := flagSet("api")
+	duration := fs.Duration("duration", 5*time.Second, "length of each measurement")
+	clients := fs.Int("clients", 32, "concurrent clients")
+	rounds := fs.Int("rounds", 3, "measurements per scenario; the median is reported")
+	write := fs.String("write", "", "markdown file whose API section is replaced with the results")
+	only := fs.String("only", "", "run only scenarios whose name contains this (for profiling)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.Parse(args)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	onlyScenario = *only
+
+	var out strings.Builder
+	fmt.Fprintf(&out, "Command: `go run ./cmd/dcvaas-bench api -duration %s -clients %d -rounds %d`  \n", *duration, *clients, *rounds)
+	fmt.Fprintf(&out, "Machine: %d CPUs (%s/%s), %s; load generator in the same process; median of %d rounds; %s.\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), *rounds, time.Now().UTC().Format("2006-01-02"))
+	dialects := []sqlstore.Dialect{sqlstore.SQLite}
+	if os.Getenv("DCVAAS_TEST_POSTGRES_URL") != "" {
+		dialects = append(dialects, sqlstore.Postgres)
+	}
+	for _, d := range dialects {
+		rows, err := apiBenchDialect(ctx, d, *duration, *clients, *rounds)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+		fmt.Fprintf(&out, "**%s**\n\n| scenario | req/s | p50 | p99 | vs /healthz | errors |\n|---|---|---|---|---|---|\n", d)
+		base := rows[0].rate
+		if onlyScenario != "" {
+			base = 0
+		}
+		for _, r := range rows {
+			fmt.Fprintln(&out, r.row(base))
+		}
+		fmt.Fprintln(&out)
+	}
+	fmt.Print(out.String())
+	if *write != "" {
+		return replaceSection(*write, "## HTTP API", out.String())
+	}
+	return nil
+}
+
+func apiBenchDialect(ctx context.Context, dialect sqlstore.Dialect, d time.Duration, clients, rounds int) ([]result, error) {
+	dbURL, cleanup, err := freshDatabase(dialect)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	db, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	token, err := apitoken.Generate()
+	if err != nil {
+		return nil, err
+	}
+	tok := &dcvaas.Token{Name: "bench", Prefix: apitoken.DisplayPrefix(token), Hash: apitoken.Hash(token), Role: dcvaas.TokenAdmin}
+	if _, _, err := db.Bootstrap(ctx, "Bench", "bench@bench.test", tok); err != nil {
+		return nil, err
+	}
+	var limiter dcvaas.RateLimiter = ratelimit.NewMemory()
+	if dialect == sqlstore.Postgres {
+		limiter = db
+	}
+	handler := httpapi.NewServer(httpapi.Deps{Store: db, Limiter: limiter, RateLimit: 1 << 30, VerifyZone: "verify.bench.test",
+		Clock: time.Now, Logger: slog.New(slog.DiscardHandler), Ready: db.Ping})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: handler}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}}
+
+	post := func(name string) *http.Request {
+		req, _ := http.NewRequest("POST", base+"/api/domains", bytes.NewReader([]byte(`{"domainName":"`+name+`"}`)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	// Seed enough domains that every list page is full.
+	for i := range 200 {
+		resp, err := client.Do(post(fmt.Sprintf("seed%d.bench.example.com", i)))
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			return nil, fmt.Errorf("seed: status %d", resp.StatusCode)
+		}
+	}
+	round := 0
+	scenarios := []struct {
+		name   string
+		status int
+		req    func(n int64) *http.Request
+	}{
+		{"GET /healthz (baseline)", 200, func(int64) *http.Request { r, _ := http.NewRequest("GET", base+"/healthz", nil); return r }},
+		{"GET /api/domains?limit=50", 200, func(int64) *http.Request {
+			r, _ := http.NewRequest("GET", base+"/api/domains?limit=50", nil)
+			r.Header.Set("Authorization", "Bearer "+token)
+			return r
+		}},
+		{"POST /api/domains", 201, func(n int64) *http.Request { return post(fmt.Sprintf("r%d-%d.bench.example.com", round, n)) }},
+	}
+	var out []result
+	for _, s := range scenarios {
+		if onlyScenario != "" && !strings.Contains(s.name, onlyScenario) {
+			continue
+		}
+		var runs []result
+		for range rounds {
+			round++
+			load(ctx, client, clients, time.Second/2, s.status, s.req) // warm up connections and caches
+			round++
+			r := load(ctx, client, clients, d, s.status, s.req)
+			r.name = s.name
+			runs = append(runs, r)
+		}
+		slices.SortFunc(runs, func(a, b result) int { return cmp.Compare(a.rate, b.rate) })
+		out = append(out, runs[len(runs)/2])
+	}
+	return out, nil
+}
+
+// onlyScenario limits a run to matching scenarios.
+var onlyScenario string
+
+// freshDatabase returns the URL of an empty database: a temporary SQLite
+// file, or a new schema in the PostgreSQL of DCVAAS_TEST_POSTGRES_URL.
+func freshDatabase(dialect sqlstore.Dialect) (string, func(), error) {
+	if dialect == sqlstore.SQLite {
+		dir, err := os.MkdirTemp("", "dcvaas-bench")
+		if err != nil {
+			return "", nil, err
+		}
+		return filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
+	}
+	base := os.Getenv("DCVAAS_TEST_POSTGRES_URL")
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "bench_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
+}
+
+// replaceSection replaces the body under heading (up to the next "## ") in
+// the markdown file, or appends the section.
+func replaceSection(path, heading, body string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	doc := string(raw)
+	section := heading + "\n\n" + body
+	start := strings.Index(doc, heading+"\n")
+	if start < 0 {
+		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
+			doc = strings.TrimRight(doc, "\n") + "\n\n"
+		}
+		return os.WriteFile(path, []byte(doc+section), 0o644)
+	}
+	end := len(doc)
+	if next := strings.Index(doc[start+len(heading):], "\n## "); next >= 0 {
+		end = start + len(heading) + next + 1
+	}
+	return os.WriteFile(path, []byte(doc[:start]+section+doc[end:]), 0o644)
+}

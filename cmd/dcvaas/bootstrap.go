@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/apitoken"
+)
+
+// bootstrap is `dcvaas bootstrap`: the first organization, its owner and an
+// admin token, so that everything else can go through the API.
+func bootstrap(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	orgName := fs.String("org-name", "", "name of the organization to create (required)")
+	email := fs.String("owner-email", "", "email of its owner (required)")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+	cfg, err := parseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(*orgName)
+	if name == "" || len(name) > 100 {
+		return errors.New("--org-name is required (1 to 100 characters)")
+	}
+	addr, err := mail.ParseAddress(strings.TrimSpace(*email))
+	if err != nil || addr.Name != "" {
+		return fmt.Errorf("--owner-email %q is not an email address", *email)
+	}
+	log := newLogger(cfg, stderr)
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	plain, err := apitoken.Generate()
+	if err != nil {
+		return err
+	}
+	tok := &dcvaas.Token{Name: "bootstrap", Prefix: apitoken.DisplayPrefix(plain), Hash: apitoken.Hash(plain), Role: dcvaas.TokenAdmin}
+	org, user, err := db.Bootstrap(ctx, name, addr.Address, tok)
+	if err != nil {
+		if dcvaas.ErrorCode(err) == dcvaas.ECONFLICT {
+			return fmt.Errorf("organization %q already exists; nothing was changed", name)
+		}
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]string{
+			"organizationId":   org.ID,
+			"organizationName": org.Name,
+			"userId":           user.ID,
+			"tokenId":          tok.ID,
+			"token":            plain,
+		})
+	}
+	fmt.Fprintf(stdout, "organization %s (%s) created, owner %s\n", org.Name, org.ID, user.Email)
+	fmt.Fprintf(stdout, "API token (shown once, store it now):\n%s\n", plain)
+	return nil
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dcvaas/dcvaas/crypt"
+	"github.com/dcvaas/dcvaas/domainname"
+	"github.com/dcvaas/dcvaas/sqlstore"
+)
+
+// setting is one configuration value: a flag and its DCVAAS_ variable. The
+// table below is the single list of settings; the README's table follows it.
+type setting struct {
+	flag, env, def, usage string
+}
+
+var settings = []setting{
+	{"database-url", "DCVAAS_DATABASE_URL", "./data/dcvaas.db", "postgres:// or postgresql:// URL, else an SQLite file path (sqlite:// prefix allowed)"},
+	{"http-addr", "DCVAAS_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on"},
+	{"cors-origins", "DCVAAS_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser"},
+	{"encryption-key", "DCVAAS_ENCRYPTION_KEY", "", "64 hex characters; unset with SQLite: generated once beside the database file"},
+	{"rate-limit", "DCVAAS_RATE_LIMIT", "600", "API requests per minute per organization"},
+	{"log-level", "DCVAAS_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"log-format", "DCVAAS_LOG_FORMAT", "text", "text or json"},
+	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records"},
+	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted"},
+	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight"},
+}
+
+// Config is the validated configuration of a dcvaas process.
+type Config struct {
+	DatabaseURL     string
+	Dialect         sqlstore.Dialect
+	HTTPAddr        string
+	CORSOrigins     []string
+	EncryptionKey   []byte // nil: derive from the key file (SQLite only)
+	RateLimit       int
+	LogLevel        slog.Level
+	LogFormat       string
+	VerifyZone      string
+	HardDelete      bool
+	ShutdownTimeout time.Duration
+}
+
+// KeyFile is where the generated encryption key lives for an SQLite database.
+func (c *Config) KeyFile() string {
+	_, path, _ := sqlstore.ParseURL(c.DatabaseURL)
+	return filepath.Join(filepath.Dir(path), "dcvaas.key")
+}
+
+// parseConfig reads the settings from flags (which win) and the environment.
+// Every error names the setting, so a bad deployment fails at start with a
+// message that says what to fix.
+func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
+	values := map[string]*string{}
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		values[s.env] = fs.String(s.flag, def, s.usage+" ("+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	get := func(env string) string { return strings.TrimSpace(*values[env]) }
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+
+	c := &Config{DatabaseURL: get("DCVAAS_DATABASE_URL"), HTTPAddr: get("DCVAAS_HTTP_ADDR"), LogFormat: get("DCVAAS_LOG_FORMAT")}
+	var err error
+	if c.Dialect, _, err = sqlstore.ParseURL(c.DatabaseURL); err != nil {
+		bad("DCVAAS_DATABASE_URL", "%v", err)
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("DCVAAS_HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("DCVAAS_HTTP_ADDR", "invalid port %q", port)
+	}
+	for _, o := range strings.Split(get("DCVAAS_CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			bad("DCVAAS_CORS_ORIGINS", "%q is not an origin like https://app.example.com", o)
+			continue
+		}
+		c.CORSOrigins = append(c.CORSOrigins, u.Scheme+"://"+u.Host)
+	}
+	if k := get("DCVAAS_ENCRYPTION_KEY"); k != "" {
+		if c.EncryptionKey, err = crypt.ParseHexKey(k); err != nil {
+			bad("DCVAAS_ENCRYPTION_KEY", "must be 64 hex characters (32 bytes)")
+		}
+	} else if c.Dialect == sqlstore.Postgres {
+		bad("DCVAAS_ENCRYPTION_KEY", "required with PostgreSQL (every node must share it); generate one with: openssl rand -hex 32")
+	}
+	if c.RateLimit, err = strconv.Atoi(get("DCVAAS_RATE_LIMIT")); err != nil || c.RateLimit < 1 {
+		bad("DCVAAS_RATE_LIMIT", "want a positive number of requests per minute, got %q", get("DCVAAS_RATE_LIMIT"))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("DCVAAS_LOG_LEVEL"))); err != nil {
+		bad("DCVAAS_LOG_LEVEL", "want debug, info, warn or error, got %q", get("DCVAAS_LOG_LEVEL"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("DCVAAS_LOG_FORMAT", "want text or json, got %q", c.LogFormat)
+	}
+	zone := strings.TrimSuffix(strings.ToLower(get("DCVAAS_VERIFY_ZONE")), ".")
+	if _, err := domainname.Normalize("x."+zone, ""); err != nil {
+		bad("DCVAAS_VERIFY_ZONE", "%q is not a DNS zone name: %v", zone, err)
+	}
+	c.VerifyZone = zone
+	if c.HardDelete, err = strconv.ParseBool(get("DCVAAS_HARD_DELETE")); err != nil {
+		bad("DCVAAS_HARD_DELETE", "want true or false, got %q", get("DCVAAS_HARD_DELETE"))
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(get("DCVAAS_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
+		bad("DCVAAS_SHUTDOWN_TIMEOUT", "want a positive duration like 30s, got %q", get("DCVAAS_SHUTDOWN_TIMEOUT"))
+	}
+	return c, errors.Join(errs...)
+}

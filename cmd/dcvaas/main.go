@@ -1,0 +1,80 @@
+// Command dcvaas runs the delegated-DCV certificate service and its
+// operator commands. main only wires the process to run, which tests call
+// directly with their own arguments, environment and output.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/dcvaas/dcvaas"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "dcvaas:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: dcvaas <command> [flags]
+
+commands:
+  serve       run the API, job workers, scheduler and DNS server
+  migrate     apply database migrations and exit
+  bootstrap   create an organization, its owner and a first API token
+  openapi     print the OpenAPI 3.0 document
+  version     print the version
+
+Run 'dcvaas <command> -h' for the command's flags; every flag also has a
+DCVAAS_ environment variable.`
+
+// run is the whole program. ctx ends on SIGINT/SIGTERM.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("dcvaas "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch cmd {
+	case "serve":
+		return serve(ctx, fs, args, getenv, stderr)
+	case "migrate":
+		return migrate(ctx, fs, args, getenv, stderr)
+	case "bootstrap":
+		return bootstrap(ctx, fs, args, getenv, stdout, stderr)
+	case "openapi":
+		return printOpenAPI(stdout)
+	case "version":
+		fmt.Fprintln(stdout, "dcvaas", dcvaas.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// newLogger builds the process logger from the configuration.
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+
+	"github.com/dcvaas/dcvaas/crypt"
+	"github.com/dcvaas/dcvaas/sqlstore"
+)
+
+// openStore connects to the configured database and applies migrations.
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*sqlstore.DB, error) {
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// keyring returns the encryption keys for secrets at rest. Without
+// DCVAAS_ENCRYPTION_KEY (allowed with SQLite only) the key is generated once
+// into a 0600 file beside the database, with a warning: losing that file
+// loses every stored private key.
+func keyring(cfg *Config, log *slog.Logger) (*crypt.Keyring, error) {
+	key := cfg.EncryptionKey
+	if key == nil {
+		var created bool
+		var err error
+		if key, created, err = crypt.LoadOrCreateKeyFile(cfg.KeyFile()); err != nil {
+			return nil, err
+		}
+		if created {
+			log.Warn("DCVAAS_ENCRYPTION_KEY is unset: generated a key file; back it up, or set DCVAAS_ENCRYPTION_KEY", "file", cfg.KeyFile())
+		}
+	}
+	return crypt.NewKeyring(key)
+}
+
+// migrate is `dcvaas migrate`.
+func migrate(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("migrations applied", "database", string(cfg.Dialect))
+	return nil
+}

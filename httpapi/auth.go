@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/apitoken"
+)
+
+// bearerScheme names the security scheme in the OpenAPI document.
+const bearerScheme = "bearer"
+
+// bearer is the security requirement of every /api operation; the
+// middleware below authenticates exactly the operations that carry it.
+var bearer = []map[string][]string{{bearerScheme: {}}}
+
+type actorKey struct{}
+
+// actorFrom returns the authenticated actor of the request. Operations with
+// the bearer requirement always have one; a zero Actor (no organization)
+// would only ever find nothing.
+func actorFrom(ctx context.Context) dcvaas.Actor {
+	a, _ := ctx.Value(actorKey{}).(dcvaas.Actor)
+	return a
+}
+
+// authenticate resolves the bearer token into the request's Actor.
+func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
+	if len(hctx.Operation().Security) == 0 {
+		next(hctx)
+		return
+	}
+	tok, ok := bearerToken(hctx.Header("Authorization"))
+	if !ok {
+		s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "missing bearer token"))
+		return
+	}
+	// The checksum rejects garbage and typos before they cost a query.
+	if !apitoken.Valid(tok) {
+		s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token"))
+		return
+	}
+	ctx := hctx.Context()
+	now := s.now()
+	auth, err := s.store.Authenticate(ctx, apitoken.Hash(tok), now)
+	if err != nil {
+		s.writeProblem(hctx, err)
+		return
+	}
+	s.touch(ctx, auth.Token.ID, now)
+	actor := dcvaas.Actor{
+		OrgID:      auth.Token.OrgID,
+		UserID:     auth.Token.UserID,
+		TokenID:    auth.Token.ID,
+		TokenRole:  auth.Token.Role,
+		MemberRole: auth.MemberRole,
+		IP:         remoteIP(hctx.RemoteAddr()),
+		UserAgent:  hctx.Header("User-Agent"),
+	}
+	next(huma.WithValue(hctx, actorKey{}, actor))
+}
+
+// authorize refuses every mutation to read-only tokens. It runs after the
+// rate limit so that refused requests count against the budget too.
+func (s *server) authorize(hctx huma.Context, next func(huma.Context)) {
+	if len(hctx.Operation().Security) > 0 && isMutation(hctx.Method()) &&
+		actorFrom(hctx.Context()).TokenRole != dcvaas.TokenAdmin {
+		s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this token is read-only"))
+		return
+	}
+	next(hctx)
+}
+
+func isMutation(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer <token>"
+// header; the scheme name is case-insensitive (RFC 9110 §11.1).
+func bearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// remoteIP is the peer's address. X-Forwarded-For is deliberately ignored:
+// any client can send it, and the audit log must not record a forged IP.
+func remoteIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// touchInterval is how stale a token's last_used_at may get: recording
+// every request would turn each read into a write.
+const touchInterval = time.Minute
+
+// touchThrottle remembers when each token's use was last recorded.
+type touchThrottle struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// due reports whether the use of token id at now should be recorded, and
+// if so counts it as recorded.
+func (t *touchThrottle) due(id string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last = map[string]time.Time{}
+	}
+	if last, ok := t.last[id]; ok && now.Sub(last) < touchInterval {
+		return false
+	}
+	// Forget tokens idle for a while so the map stays as small as the set
+	// of tokens in active use.
+	if len(t.last) >= 10000 {
+		for k, v := range t.last {
+			if now.Sub(v) >= touchInterval {
+				delete(t.last, k)
+			}
+		}
+	}
+	t.last[id] = now
+	return true
+}
+
+// touch records a token's use at most once per touchInterval. A failure is
+// logged, never the request's problem: last_used_at is a convenience.
+func (s *server) touch(ctx context.Context, id string, now time.Time) {
+	if !s.touches.due(id, now) {
+		return
+	}
+	if err := s.store.TouchToken(context.WithoutCancel(ctx), id, now); err != nil {
+		s.log.WarnContext(ctx, "record token use", "token_id", id, "err", err)
+	}
+}

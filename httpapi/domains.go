@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/danielgtaylor/huma/v2/negotiation"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/domainname"
+)
+
+// pemChain is the media type of a PEM certificate chain (RFC 8555 §9.1).
+const pemChain = "application/pem-certificate-chain"
+
+type createDomainRequest struct {
+	DomainName      string `json:"domainName" minLength:"1" maxLength:"1024" example:"shop.example.com" doc:"The bare domain; Unicode names are converted to punycode. The certificate covers it and, with includeWildcard, *.domainName."`
+	IncludeWildcard *bool  `json:"includeWildcard,omitempty" nullable:"false" doc:"Default: the organization's defaultIncludeWildcard, else true."`
+	KeyType         string `json:"keyType,omitempty" enum:"ec256,ec384,rsa2048,rsa4096" doc:"Default: the organization's defaultKeyType, else ec256."`
+}
+
+type createDomainInput struct {
+	Body createDomainRequest
+}
+
+type domainOutput struct {
+	Location string `header:"Location"`
+	Body     domain
+}
+
+func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*domainOutput, error) {
+	actor := actorFrom(ctx)
+	name, err := domainname.Normalize(in.Body.DomainName, s.verifyZone)
+	if err != nil {
+		return nil, invalid(map[string]string{"body.domainName": err.Error()})
+	}
+	org, err := s.store.FindMembership(ctx, actor.UserID, actor.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	d := &dcvaas.Domain{
+		Name:            name,
+		CNAMETarget:     domainname.NewLabel() + "." + s.verifyZone,
+		IncludeWildcard: true,
+		KeyType:         dcvaas.KeyEC256,
+	}
+	switch {
+	case in.Body.IncludeWildcard != nil:
+		d.IncludeWildcard = *in.Body.IncludeWildcard
+	case org.Settings.DefaultIncludeWildcard != nil:
+		d.IncludeWildcard = *org.Settings.DefaultIncludeWildcard
+	}
+	switch {
+	case in.Body.KeyType != "":
+		d.KeyType = in.Body.KeyType
+	case org.Settings.DefaultKeyType != "":
+		d.KeyType = org.Settings.DefaultKeyType
+	}
+	job, err := s.store.CreateDomain(ctx, actor, d)
+	if err != nil {
+		return nil, err
+	}
+	return &domainOutput{Location: "/api/domains/" + d.ID, Body: toDomain(d, job)}, nil
+}
+
+type listDomainsInput struct {
+	Status string `query:"status" enum:"pending_cname,issuing,active,failed" doc:"Only domains in this status."`
+	Limit  int    `query:"limit" default:"50" minimum:"1" maximum:"200"`
+	Offset int    `query:"offset" default:"0" minimum:"0"`
+}
+
+type domainListOutput struct {
+	Body domainList
+}
+
+func (s *server) listDomains(ctx context.Context, in *listDomainsInput) (*domainListOutput, error) {
+	ds, total, err := s.store.ListDomains(ctx, actorFrom(ctx).OrgID, dcvaas.DomainFilter{
+		Status: dcvaas.DomainStatus(in.Status),
+		Page:   page(in.Limit, in.Offset),
+	})
+	if err != nil {
+		return nil, err
+	}
+	items := convert(ds, func(d *dcvaas.Domain) domain { return toDomain(d, nil) })
+	return &domainListOutput{Body: domainList{Items: items, Total: total, Limit: in.Limit, Offset: in.Offset}}, nil
+}
+
+type domainIDInput struct {
+	ID string `path:"id" doc:"The domain's id."`
+}
+
+type domainGetOutput struct {
+	Body domain
+}
+
+func (s *server) getDomain(ctx context.Context, in *domainIDInput) (*domainGetOutput, error) {
+	orgID := actorFrom(ctx).OrgID
+	d, err := s.store.FindDomain(ctx, orgID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := s.store.LatestDomainJob(ctx, orgID, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &domainGetOutput{Body: toDomain(d, latest)}, nil
+}
+
+type queuedJobOutput struct {
+	Location string `header:"Location"`
+	Body     queuedJob
+}
+
+func queued(j *dcvaas.Job) *queuedJobOutput {
+	return &queuedJobOutput{Location: "/api/jobs/" + j.ID, Body: queuedJob{JobID: j.ID}}
+}
+
+// enqueue returns the handler of an action that queues a job of type jt,
+// allowed only while the domain is in one of statuses.
+func (s *server) enqueue(jt dcvaas.JobType, statuses ...dcvaas.DomainStatus) func(context.Context, *domainIDInput) (*queuedJobOutput, error) {
+	return func(ctx context.Context, in *domainIDInput) (*queuedJobOutput, error) {
+		j, err := s.store.EnqueueDomainJob(ctx, actorFrom(ctx), in.ID, jt, statuses...)
+		if err != nil {
+			return nil, err
+		}
+		return queued(j), nil
+	}
+}
+
+func (s *server) deleteDomain(ctx context.Context, in *domainIDInput) (*struct{}, error) {
+	if err := s.store.DeleteDomain(ctx, actorFrom(ctx), in.ID, s.hardDelete); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+type certificateInput struct {
+	ID string `path:"id" doc:"The domain's id."`
+	// Accept is documented by the response's two media types (OpenAPI
+	// ignores a parameter named Accept).
+	Accept string `header:"Accept" hidden:"true"`
+}
+
+type certificateOutput struct {
+	ContentType string `header:"Content-Type" hidden:"true"`
+	// Body is a certificate, or the PEM chain as []byte (written as is).
+	Body any
+}
+
+func (s *server) getCertificate(ctx context.Context, in *certificateInput) (*certificateOutput, error) {
+	c, err := s.store.CurrentCertificate(ctx, actorFrom(ctx).OrgID, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	// JSON wins ties and is the answer to */* and to no Accept at all.
+	if negotiation.SelectQValue(in.Accept, []string{"application/json", pemChain}) == pemChain {
+		return &certificateOutput{ContentType: pemChain, Body: []byte(c.ChainPEM)}, nil
+	}
+	return &certificateOutput{Body: certificate{
+		SerialNumber:   c.SerialNumber,
+		NotBefore:      c.NotBefore.UTC(),
+		NotAfter:       c.NotAfter.UTC(),
+		Issuer:         c.Issuer,
+		DNSNames:       append([]string{}, c.DNSNames...),
+		CertificatePEM: c.ChainPEM,
+		CAName:         c.CAName,
+	}}, nil
+}

@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"net/http"
+	"reflect"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/dcvaas/dcvaas"
+)
+
+// addRoutes registers every route of the API: this file is the map.
+func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
+	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+	mux.Handle("/", notFound(mux))
+
+	huma.Register(api, huma.Operation{
+		OperationID: "getHealth", Method: http.MethodGet, Path: "/healthz", Tags: []string{"Health"},
+		Summary: "Liveness", Description: "Answers as long as the process serves HTTP; touches nothing else.",
+	}, handle(s, s.health))
+	huma.Register(api, huma.Operation{
+		OperationID: "getReadiness", Method: http.MethodGet, Path: "/readyz", Tags: []string{"Health"},
+		Summary: "Readiness", Description: "200 when the database is reachable and migrated, else 503.",
+		Errors: []int{http.StatusServiceUnavailable},
+	}, handle(s, s.readiness))
+
+	// Domains
+	huma.Register(api, withBody(op(http.MethodPost, "/api/domains", "createDomain", "Add a domain", "Domains", http.StatusCreated,
+		"Normalizes the name, assigns its CNAME target and queues the first DNS check. "+
+			"The response's cnameRecord is the record the customer must create.", http.StatusConflict)),
+		handle(s, s.createDomain))
+	huma.Register(api, op(http.MethodGet, "/api/domains", "listDomains", "List domains", "Domains", http.StatusOK,
+		"Newest first."), handle(s, s.listDomains))
+	huma.Register(api, op(http.MethodGet, "/api/domains/{id}", "getDomain", "Get a domain", "Domains", http.StatusOK,
+		"With its newest job as latestJob.", http.StatusNotFound), handle(s, s.getDomain))
+	huma.Register(api, op(http.MethodPost, "/api/domains/{id}/verify", "verifyDomain", "Check the CNAME now", "Domains", http.StatusAccepted,
+		"Queues a dns_check job.", http.StatusNotFound),
+		handle(s, s.enqueue(dcvaas.JobDNSCheck, dcvaas.DomainPendingCNAME, dcvaas.DomainIssuing, dcvaas.DomainFailed, dcvaas.DomainActive)))
+	huma.Register(api, op(http.MethodPost, "/api/domains/{id}/issue", "issueDomain", "Start issuance", "Domains", http.StatusAccepted,
+		"Queues a start_issuance job; only while the domain is issuing (409 otherwise). An unfinished one is returned instead of a second.",
+		http.StatusNotFound, http.StatusConflict),
+		handle(s, s.enqueue(dcvaas.JobStartIssuance, dcvaas.DomainIssuing)))
+	huma.Register(api, op(http.MethodPost, "/api/domains/{id}/renew", "renewDomain", "Renew now", "Domains", http.StatusAccepted,
+		"Queues a renewal job; only while the domain is active (409 otherwise). An unfinished one is returned instead of a second.",
+		http.StatusNotFound, http.StatusConflict),
+		handle(s, s.enqueue(dcvaas.JobRenewal, dcvaas.DomainActive)))
+	huma.Register(api, op(http.MethodDelete, "/api/domains/{id}", "deleteDomain", "Delete a domain", "Domains", http.StatusNoContent,
+		"Its certificates are no longer renewed or served.", http.StatusNotFound), handle(s, s.deleteDomain))
+	certOp := op(http.MethodGet, "/api/domains/{id}/certificate", "getCertificate", "Get the current certificate", "Domains", http.StatusOK,
+		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain. 404 until one is issued.",
+		http.StatusNotFound)
+	certOp.Responses = map[string]*huma.Response{"200": {
+		Description: "The newest certificate of the domain.",
+		Content: map[string]*huma.MediaType{
+			"application/json": {Schema: api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[certificate](), true, "Certificate")},
+			pemChain:           {Schema: &huma.Schema{Type: huma.TypeString, Description: "The leaf certificate followed by its intermediates, PEM encoded."}},
+		},
+	}}
+	huma.Register(api, certOp, handle(s, s.getCertificate))
+
+	// Jobs
+	huma.Register(api, op(http.MethodGet, "/api/jobs", "listJobs", "List jobs", "Jobs", http.StatusOK,
+		"Newest first."), handle(s, s.listJobs))
+	huma.Register(api, op(http.MethodGet, "/api/jobs/{id}", "getJob", "Get a job", "Jobs", http.StatusOK,
+		"", http.StatusNotFound), handle(s, s.getJob))
+	huma.Register(api, op(http.MethodPost, "/api/jobs/{id}/retry", "retryJob", "Retry a failed job", "Jobs", http.StatusAccepted,
+		"Re-queues a failed job with its attempts reset; 409 for a job that has not failed.", http.StatusNotFound, http.StatusConflict),
+		handle(s, s.retryJob))
+
+	// Organizations
+	huma.Register(api, op(http.MethodGet, "/api/organizations", "listOrganizations", "List organizations", "Organizations", http.StatusOK,
+		"The organizations the token's user belongs to, with the user's role in each."), handle(s, s.listOrganizations))
+	huma.Register(api, withBody(op(http.MethodPost, "/api/organizations", "createOrganization", "Create an organization", "Organizations", http.StatusCreated,
+		"The token's user becomes its owner.", http.StatusConflict)), handle(s, s.createOrganization))
+	huma.Register(api, withBody(op(http.MethodPatch, "/api/organizations/{id}", "updateOrganization", "Change an organization", "Organizations", http.StatusOK,
+		"Owners and admins only (403 for members, 404 for non-members).", http.StatusNotFound, http.StatusConflict)),
+		handle(s, s.updateOrganization))
+
+	// API tokens
+	huma.Register(api, withBody(op(http.MethodPost, "/api/tokens", "createToken", "Create an API token", "Tokens", http.StatusCreated,
+		"The response carries the token itself, once.", http.StatusNotFound)), handle(s, s.createToken))
+	huma.Register(api, op(http.MethodGet, "/api/tokens", "listTokens", "List API tokens", "Tokens", http.StatusOK,
+		"The organization's live tokens, newest first; metadata only."), handle(s, s.listTokens))
+	huma.Register(api, op(http.MethodDelete, "/api/tokens/{id}", "revokeToken", "Revoke an API token", "Tokens", http.StatusNoContent,
+		"Effective from the token's next request.", http.StatusNotFound), handle(s, s.revokeToken))
+
+	// Audit
+	huma.Register(api, op(http.MethodGet, "/api/audit", "listAudit", "Read the audit log", "Audit", http.StatusOK,
+		"Every change in the organization, newest first."), handle(s, s.listAudit))
+}
+
+// withBody adds the errors of reading a JSON request body.
+func withBody(o huma.Operation) huma.Operation {
+	o.Errors = append(o.Errors, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+	return o
+}
+
+// op describes an authenticated /api operation, with the errors any such
+// operation can answer besides its own (huma adds 422 and 500).
+func op(method, path, id, summary, tag string, status int, description string, errs ...int) huma.Operation {
+	common := []int{http.StatusUnauthorized, http.StatusTooManyRequests}
+	if isMutation(method) {
+		common = append(common, http.StatusForbidden)
+	}
+	return huma.Operation{
+		OperationID:   id,
+		Method:        method,
+		Path:          path,
+		Summary:       summary,
+		Description:   description,
+		Tags:          []string{tag},
+		DefaultStatus: status,
+		Security:      bearer,
+		// huma answers 413 once it has read MaxBodyBytes bytes, so one more
+		// than the limit lets a body of exactly the limit through.
+		MaxBodyBytes: maxBodyBytes + 1,
+		Errors:       append(common, errs...),
+	}
+}

@@ -1,0 +1,151 @@
+// Package httpapi is the REST API of dcvaas: huma v2 on net/http, bearer
+// token auth, per-organization rate limits, CORS and RFC 9457 problem
+// details. NewServer returns the whole thing as one http.Handler; every
+// route is listed in routes.go.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/dcvaas/dcvaas"
+)
+
+// apiVersion is the version of the API contract in the OpenAPI document.
+// It is not dcvaas.Version: the committed OPENAPI.json must not change with
+// every build.
+const apiVersion = "1.0.0"
+
+// maxBodyBytes is the largest request body accepted; larger ones get 413.
+const maxBodyBytes = 1 << 20
+
+// Deps is everything the API needs from the rest of the program.
+type Deps struct {
+	Store   dcvaas.Store
+	Limiter dcvaas.RateLimiter
+	// RateLimit is the number of requests per minute per organization;
+	// zero or less (or a nil Limiter) disables the limit.
+	RateLimit int
+	// VerifyZone is our delegation zone; CNAME targets are <label>.<zone>.
+	VerifyZone  string
+	CORSOrigins []string
+	// HardDelete removes deleted domains instead of marking them.
+	HardDelete bool
+	Clock      dcvaas.Clock
+	Logger     *slog.Logger
+	// Ready reports whether the service can take traffic (GET /readyz).
+	Ready func(context.Context) error
+}
+
+// server holds the dependencies the handlers share.
+type server struct {
+	store      dcvaas.Store
+	limiter    dcvaas.RateLimiter
+	rateLimit  int
+	verifyZone string
+	hardDelete bool
+	now        dcvaas.Clock
+	log        *slog.Logger
+	ready      func(context.Context) error
+
+	api     huma.API
+	touches touchThrottle
+	// openapi is the 3.0.3 document served at /openapi.json.
+	openapi []byte
+}
+
+// NewServer returns the HTTP API.
+func NewServer(deps Deps) http.Handler {
+	s := &server{
+		store:      deps.Store,
+		limiter:    deps.Limiter,
+		rateLimit:  deps.RateLimit,
+		verifyZone: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
+		hardDelete: deps.HardDelete,
+		now:        deps.Clock,
+		log:        deps.Logger,
+		ready:      deps.Ready,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	s.api = newAPI(mux)
+	s.api.UseMiddleware(s.authenticate, s.limitRate, s.authorize)
+	addRoutes(mux, s.api, s)
+	doc, err := document(s.api)
+	if err != nil {
+		// The document is built from static Go types; failing here is a
+		// programming error that every test would hit, like a bad route.
+		panic(fmt.Sprintf("httpapi: openapi document: %v", err))
+	}
+	s.openapi = doc
+	return cors(deps.CORSOrigins, mux)
+}
+
+// OpenAPI returns the API's OpenAPI 3.0.3 document as indented JSON; the
+// output is deterministic, so the committed OPENAPI.json can be compared.
+func OpenAPI() ([]byte, error) {
+	mux := http.NewServeMux()
+	api := newAPI(mux)
+	addRoutes(mux, api, &server{now: time.Now, log: slog.New(slog.DiscardHandler)})
+	return document(api)
+}
+
+// newAPI configures huma: no default docs, schema or spec routes (we serve
+// the 3.0.3 document ourselves), no $schema links in bodies, unknown query
+// parameters refused, and problem details completed by fillProblem.
+func newAPI(mux *http.ServeMux) huma.API {
+	cfg := huma.DefaultConfig("dcvaas", apiVersion)
+	cfg.OpenAPIPath, cfg.DocsPath, cfg.SchemasPath = "", "", ""
+	cfg.CreateHooks = nil
+	cfg.RejectUnknownQueryParameters = true
+	cfg.Transformers = []huma.Transformer{fillProblem}
+	cfg.OnAddOperation = append(cfg.OnAddOperation, documentHeaders)
+	cfg.Info.Description = "Delegated Domain Control Validation as a Service. Add a domain, create the one " +
+		"CNAME record its `cnameRecord` names, and dcvaas obtains and renews its certificates.\n\n" +
+		"Errors are RFC 9457 problem details (`application/problem+json`). List endpoints take " +
+		"`limit` (1-200, default 50) and `offset`, and return `items`, `total`, `limit` and `offset`. " +
+		"Every `/api` request counts against the organization's per-minute budget, reported in the " +
+		"`RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		bearerScheme: {
+			Type:        "http",
+			Scheme:      "bearer",
+			Description: "An API token (`dcv_…`) in `Authorization: Bearer <token>`.",
+		},
+	}
+	return humago.New(mux, cfg)
+}
+
+// document renders api's OpenAPI 3.1 description as indented 3.0.3 JSON.
+func document(api huma.API) ([]byte, error) {
+	raw, err := api.OpenAPI().Downgrade()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+// serveOpenAPI serves the 3.0.3 document.
+func (s *server) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(s.openapi)
+}
