@@ -29,7 +29,12 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(time.Millisecond); return c.now }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Millisecond)
+	return c.now
+}
 
 func setup(t *testing.T, dialect sqlstore.Dialect) *bundle {
 	t.Helper()
