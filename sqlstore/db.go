@@ -54,6 +54,8 @@ type DB struct {
 	now      dcvaas.Clock
 	log      *slog.Logger
 	enqueuer Enqueuer
+	// txStmts holds prepared statements of the write connection (txstmt.go).
+	txStmts  txStmtCache
 	migrated bool
 }
 

@@ -6,78 +6,79 @@ import (
 	"sync"
 )
 
-// stmtCache keeps prepared statements for the hot paths (job bookkeeping,
-// audit entries) on SQLite. modernc.org/sqlite parses a statement's SQL on
-// every ExecContext; for the job engine's short transactions that parse was
-// the largest single cost. The write pool is one connection, so a statement
-// prepared once serves every later transaction (Tx.StmtContext reuses it on
-// that connection). PostgreSQL needs none of this: pgx caches prepared
-// statements per connection itself.
+// stmtCache serves the SQLite read pool through prepared statements:
+// modernc.org/sqlite parses a statement's SQL on every call, and for the
+// API's short reads that parse is a large share of the time. Each distinct
+// query is prepared once; database/sql then prepares it on each pool
+// connection the first time that connection runs it. PostgreSQL does not
+// use this: pgx caches prepared statements per connection itself.
 type stmtCache struct {
+	db    *sql.DB
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
-	// pending marks statements being prepared in the background.
-	pending map[string]bool
 }
 
-// txExec runs query in tx, prepared when the cache has it.
-func (db *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if st := db.cachedStmt(query); st != nil {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, query, args...)
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}}
 }
 
-// txQueryRow is txExec for a single-row query.
-func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if st := db.cachedStmt(query); st != nil {
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+// stmt returns the prepared statement for query, preparing it on first use.
+func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st := c.stmts[query]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
 	}
-	return tx.QueryRowContext(ctx, query, args...)
-}
-
-// cachedStmt returns the prepared statement for query, or nil while there is
-// none yet. Preparing needs the write connection, which the calling
-// transaction holds, so the first use runs unprepared and the statement is
-// prepared in the background once the connection is free.
-func (db *DB) cachedStmt(query string) *sql.Stmt {
-	if db.dialect != SQLite {
-		return nil
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	c := &db.stmts
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st := c.stmts[query]; st != nil {
-		return st
+	if prev := c.stmts[query]; prev != nil {
+		st.Close()
+		return prev, nil
 	}
-	if c.pending[query] {
-		return nil
-	}
-	if c.pending == nil {
-		c.pending, c.stmts = map[string]bool{}, map[string]*sql.Stmt{}
-	}
-	c.pending[query] = true
-	go func() {
-		st, err := db.write.PrepareContext(context.Background(), query)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if err != nil {
-			// Stays unprepared (pending), e.g. when the DB was closed.
-			return
-		}
-		c.stmts[query] = st
-		delete(c.pending, query)
-	}()
-	return nil
+	c.stmts[query] = st
+	return st, nil
 }
 
-// closeStmts releases the prepared statements (Close calls it).
-func (db *DB) closeStmts() {
-	c := &db.stmts
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		// *sql.Row cannot carry the error itself; the unprepared query
+		// reports it (or succeeds) on Scan.
+		return c.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (c *stmtCache) PingContext(ctx context.Context) error { return c.db.PingContext(ctx) }
+
+// Close closes the statements and the pool.
+func (c *stmtCache) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, st := range c.stmts {
 		st.Close()
 	}
-	c.stmts = nil
+	c.stmts = map[string]*sql.Stmt{}
+	c.mu.Unlock()
+	return c.db.Close()
 }

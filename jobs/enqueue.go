@@ -1,0 +1,54 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// EnqueueTx implements sqlstore.Enqueuer: the store calls it inside the
+// transaction that records a queued job (new, or a dead letter retried), so
+// the River job exists exactly when the jobs row says "queued".
+func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, j *dcvaas.Job) error {
+	r := ref{JobID: j.ID}
+	if j.Type == dcvaas.JobDNSCheck {
+		// A new check starts a new window, and makes older checks of the
+		// domain that wait for their next turn pointless: end them now, or
+		// one snoozed for an hour would run later for nothing. Running
+		// ones finish; checks are idempotent.
+		r.Since = e.now().UTC()
+		stale, err := e.db.SupersedeQueuedJobs(ctx, tx, dcvaas.SystemActor(j.OrgID), j.DomainID, j.Type, j.ID)
+		if err != nil {
+			return err
+		}
+		for _, id := range stale {
+			if _, err := e.client.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+				return fmt.Errorf("cancel superseded check: %w", err)
+			}
+		}
+	}
+	a, err := argsFor(j.Type, r)
+	if err != nil {
+		return err
+	}
+	res, err := e.client.InsertTx(ctx, tx, a, &river.InsertOpts{MaxAttempts: riverMaxAttempts})
+	if err != nil {
+		return fmt.Errorf("queue job %s: %w", j.ID, err)
+	}
+	j.MaxAttempts = e.maxAttempts(j.Type)
+	return e.db.SetJobQueue(ctx, tx, j.ID, res.Job.ID, j.MaxAttempts)
+}
+
+// maxAttempts is the attempt limit of a job type. dns_check gets more: a
+// customer's DNS host having a bad hour should not end verification.
+func (e *Engine) maxAttempts(jt dcvaas.JobType) int {
+	if jt == dcvaas.JobDNSCheck {
+		return e.cfg.DNSCheckMaxAttempts
+	}
+	return e.cfg.MaxAttempts
+}

@@ -1,0 +1,204 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/riverqueue/river"
+)
+
+type outcomeKind int
+
+const (
+	kindSucceed outcomeKind = iota
+	// kindRecheck: nothing wrong, just not there yet (dns_check). Runs
+	// again after `after` without using an attempt.
+	kindRecheck
+	// kindRetry: the attempt failed; retried with backoff while attempts
+	// remain, then a dead letter.
+	kindRetry
+	// kindFail: failed for good, now.
+	kindFail
+	// kindRequeue: cut short by shutdown; runs again at the next start
+	// without using an attempt.
+	kindRequeue
+)
+
+// outcome is what a handler reports. msg must be safe to show customers:
+// it becomes the job's (and the domain's) lastError.
+type outcome struct {
+	kind   outcomeKind
+	result any
+	msg    string
+	after  time.Duration
+	// free says this run used no attempt (implied for kindRecheck and
+	// kindRequeue): e.g. a check window that ran out is no failed attempt.
+	free bool
+	// apply makes the success's own state changes (domain → issuing, the
+	// next job) in the transaction that records it.
+	apply func(ctx context.Context, tx *sql.Tx, r *run) error
+}
+
+// touchesDomain says whether recording the outcome may change the domain,
+// which must then be locked first.
+func (o outcome) touchesDomain() bool {
+	return o.apply != nil || o.kind == kindRecheck || o.kind == kindRetry || o.kind == kindFail
+}
+
+func succeed(result any) outcome { return outcome{kind: kindSucceed, result: result} }
+
+// retryErr turns a handler's error into a retry whose message is safe to
+// show: a *dcvaas.Error's message, "internal error" for anything else.
+// EINVALID errors cannot get better by waiting and fail at once.
+func (e *Engine) retryErr(ctx context.Context, r *run, err error) outcome {
+	e.log.WarnContext(ctx, "job attempt failed", "jobId", r.job.ID, "type", r.job.Type, "err", err)
+	kind := kindRetry
+	if dcvaas.ErrorCode(err) == dcvaas.EINVALID {
+		kind = kindFail
+	}
+	return outcome{kind: kind, msg: dcvaas.ErrorMessage(err)}
+}
+
+// record writes the outcome into the jobs row, its audit entry, the
+// domain, and the queue (the next attempt's River job) — all in tx.
+func (e *Engine) record(ctx context.Context, tx *sql.Tx, r *run, out outcome) error {
+	j, d := r.job, r.domain
+	now := e.now().UTC()
+	base := map[string]any{"type": j.Type, "domainId": j.DomainID, "attempt": j.Attempts}
+	if out.kind == kindRecheck || out.kind == kindRequeue {
+		out.free = true
+	}
+	if out.free && r.attempt > 0 {
+		// Give back the attempt this run took when it started.
+		j.Attempts--
+	}
+	if out.kind == kindRetry && j.Attempts >= j.MaxAttempts {
+		out.kind = kindFail
+		out.msg = fmt.Sprintf("gave up after %d attempts: %s", j.Attempts, out.msg)
+	}
+	switch out.kind {
+	case kindSucceed:
+		if out.apply != nil {
+			if err := out.apply(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		raw, err := marshalResult(out.result)
+		if err != nil {
+			return err
+		}
+		j.Status, j.Result, j.LastError = dcvaas.JobSucceeded, raw, ""
+		if err := e.db.SaveJob(ctx, tx, j, r.queueID, r.lease, "job.succeeded", base); err != nil {
+			return err
+		}
+
+	case kindRecheck, kindRequeue:
+		next := r.ref
+		reason := "shutdown"
+		if out.kind == kindRecheck {
+			next.Checks++
+			reason = "not_yet"
+		}
+		if err := e.reschedule(ctx, tx, r, next, out.after, out.msg, base, reason, now); err != nil {
+			return err
+		}
+		if out.kind == kindRecheck {
+			if err := e.setDomainError(ctx, tx, d, out.msg); err != nil {
+				return err
+			}
+		}
+
+	case kindRetry:
+		if err := e.reschedule(ctx, tx, r, r.ref, e.backoff.Delay(j.Attempts), out.msg, base, "error", now); err != nil {
+			return err
+		}
+		if err := e.setDomainError(ctx, tx, d, out.msg); err != nil {
+			return err
+		}
+
+	case kindFail:
+		j.Status, j.LastError = dcvaas.JobFailed, out.msg
+		base["error"] = out.msg
+		base["maxAttempts"] = j.MaxAttempts
+		if err := e.db.SaveJob(ctx, tx, j, r.queueID, r.lease, "job.failed", base); err != nil {
+			return err
+		}
+		if err := e.domainFailed(ctx, tx, r, out.msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reschedule queues the next River job for the same product job, at
+// now+after, and makes it the one allowed to run it. Audit
+// "job.retry_scheduled" says why.
+func (e *Engine) reschedule(ctx context.Context, tx *sql.Tx, r *run, next ref, after time.Duration, msg string, details map[string]any, reason string, now time.Time) error {
+	j := r.job
+	a, err := argsFor(j.Type, next)
+	if err != nil {
+		return err
+	}
+	opts := &river.InsertOpts{MaxAttempts: riverMaxAttempts}
+	if after > 0 {
+		// The queue runs on real time even when tests move the product's
+		// clock; run_at below is the product's view of the same moment.
+		opts.ScheduledAt = time.Now().Add(after)
+	}
+	res, err := e.client.InsertTx(ctx, tx, a, opts)
+	if err != nil {
+		return fmt.Errorf("queue next attempt of job %s: %w", j.ID, err)
+	}
+	j.Status, j.LastError, j.RunAt = dcvaas.JobQueued, msg, now.Add(after)
+	details["reason"] = reason
+	details["message"] = msg
+	details["nextRunAt"] = j.RunAt.Format(time.RFC3339)
+	details["attemptUsed"] = reason == "error"
+	if reason == "error" {
+		details["error"] = msg
+	}
+	return e.db.SaveJob(ctx, tx, j, res.Job.ID, r.lease, "job.retry_scheduled", details)
+}
+
+// setDomainError shows the latest problem on the domain, where customers
+// look first. It is a detail of the job's audited change, not a change of
+// the domain's state, so it writes no audit entry of its own.
+func (e *Engine) setDomainError(ctx context.Context, tx *sql.Tx, d *dcvaas.Domain, msg string) error {
+	if d.DeletedAt != nil || d.LastError == msg {
+		return nil
+	}
+	d.LastError = msg
+	return e.db.SaveDomainState(ctx, tx, d, "", nil)
+}
+
+// domainFailed shows a dead letter on its domain. A start_issuance that
+// gives up fails the domain (the issue's state machine: failed "when
+// issuance gives up"); a renewal keeps it active, since its certificate is
+// still good; a dns_check leaves it pending_cname, to verify again.
+func (e *Engine) domainFailed(ctx context.Context, tx *sql.Tx, r *run, msg string) error {
+	d := r.domain
+	if d.DeletedAt != nil {
+		return nil
+	}
+	if r.job.Type == dcvaas.JobStartIssuance && d.Status == dcvaas.DomainIssuing {
+		d.Status, d.LastError = dcvaas.DomainFailed, msg
+		return e.db.SaveDomainState(ctx, tx, d, "domain.failed", map[string]any{"jobId": r.job.ID, "error": msg})
+	}
+	return e.setDomainError(ctx, tx, d, msg)
+}
+
+// marshalResult encodes a job's result; nil stays nil (no result).
+func marshalResult(v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("job result: %w", err)
+	}
+	return raw, nil
+}

@@ -1,0 +1,611 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/dcvaas/dcvaas"
+	dcacme "github.com/dcvaas/dcvaas/acme"
+	"github.com/dcvaas/dcvaas/sqlstore"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/robfig/cron/v3"
+)
+
+// The renewal check. Once a day (on the cluster's River leader, which runs
+// the periodic jobs) and at start-up when the last successful check is
+// older than a day, a renewal_check job streams every active domain in id
+// order (keyset pages over the partial index domains_active) and queues a
+// renewal for each whose certificate is due: its CA's ARI window has begun
+// (RFC 9773), or less than RenewBefore of its lifetime is left
+// (dcacme.Due). A page's renewals are queued in one transaction — jobs rows,
+// audit entries and River jobs in batches — and spread over Spread so that
+// no CA sees a burst at midnight.
+//
+// "At most one open renewal per domain" is the database's rule (the unique
+// index jobs_one_open_renewal): the insert skips domains that have one, so
+// two checks at the same moment — two nodes, or `dcvaas cron run` beside
+// the daemon — queue each renewal once.
+//
+// Asking a CA for the renewal window of every certificate would make a
+// check take hours on a large fleet; the check only queues renewal_info
+// jobs for the certificates whose stored Retry-After has passed, spread
+// like renewals, and those store the new window and queue the renewal if it
+// has begun.
+
+// River kinds of the engine's own jobs, which have no row in the jobs
+// table: they work on many domains, not on one.
+const (
+	kindRenewalCheck    = "renewal_check"
+	kindRenewalInfo     = "renewal_info"
+	kindDelegationScan  = "delegation_scan"
+	kindDelegationCheck = "delegation_check"
+)
+
+// Causes of a renewal check, as recorded in renewal_runs.
+const (
+	CauseSchedule = "schedule"
+	CauseStartup  = "startup"
+	CauseCLI      = "cli"
+)
+
+// RenewalConfig configures the renewal check and delegation monitoring.
+type RenewalConfig struct {
+	// Schedule runs the renewal check and the delegation check (on the
+	// leader node only). Nil: neither runs by itself, nor at start-up;
+	// RenewalCheck and DelegationScan still work when called.
+	Schedule Schedule
+	// Spread is the window over which the renewals, ARI requests and
+	// CNAME checks a check queues start (0: all at once).
+	Spread time.Duration
+	// RenewBefore: a certificate is due when less than this of it remains
+	// (0: a third of its lifetime), as acme.Config.RenewBefore.
+	RenewBefore time.Duration
+	// CatchUpAfter: at start, a check is queued when the last successful
+	// one began longer ago than this (default 24h).
+	CatchUpAfter time.Duration
+	// PageSize is how many domains a page of the scan reads (default 1000).
+	PageSize int
+}
+
+// Schedule says when a periodic check runs next; see ParseSchedule.
+type Schedule interface {
+	Next(after time.Time) time.Time
+}
+
+// ParseSchedule reads a cron expression, evaluated in UTC: five fields
+// (minute hour day-of-month month day-of-week), an optional leading
+// seconds field, or a descriptor such as @daily or "@every 1h".
+func ParseSchedule(spec string) (Schedule, error) {
+	p := cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	s, err := p.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return utcSchedule{s}, nil
+}
+
+type utcSchedule struct{ s cron.Schedule }
+
+func (u utcSchedule) Next(t time.Time) time.Time { return u.s.Next(t.UTC()) }
+
+func (c RenewalConfig) withDefaults() RenewalConfig {
+	setDefault(&c.CatchUpAfter, 24*time.Hour)
+	setDefault(&c.PageSize, 1000)
+	return c
+}
+
+// Batch sizes: domains per renewal_info and delegation_check job, and how
+// many of their requests run at once.
+const (
+	infoBatch   = 50
+	checkBatch  = 50
+	checkFanout = 8
+)
+
+type (
+	renewalCheckArgs struct {
+		Cause string `json:"cause"`
+	}
+	renewalInfoArgs struct {
+		DomainIDs []string `json:"domain_ids"`
+	}
+)
+
+func (renewalCheckArgs) Kind() string { return kindRenewalCheck }
+func (renewalInfoArgs) Kind() string  { return kindRenewalInfo }
+
+type renewalCheckWorker struct {
+	river.WorkerDefaults[renewalCheckArgs]
+	e *Engine
+}
+
+// Work runs the check; a failed one is retried by River (with riverRetry)
+// and counted by the Observer.
+func (w *renewalCheckWorker) Work(ctx context.Context, job *river.Job[renewalCheckArgs]) error {
+	_, err := w.e.renewalCheck(ctx, job.Args.Cause, false)
+	return err
+}
+
+type renewalInfoWorker struct {
+	river.WorkerDefaults[renewalInfoArgs]
+	e *Engine
+}
+
+func (w *renewalInfoWorker) Work(ctx context.Context, job *river.Job[renewalInfoArgs]) error {
+	_, _, err := w.e.checkRenewalInfo(ctx, job.Args.DomainIDs, "", false)
+	return err
+}
+
+// addRenewalWorkers registers the workers of the renewal check and of
+// delegation monitoring.
+func (e *Engine) addRenewalWorkers(ws *river.Workers) {
+	river.AddWorker(ws, &renewalCheckWorker{e: e})
+	river.AddWorker(ws, &renewalInfoWorker{e: e})
+	river.AddWorker(ws, &delegationScanWorker{e: e})
+	river.AddWorker(ws, &delegationCheckWorker{e: e})
+}
+
+// checkAttempts bounds River's retries of a failed check: it runs again
+// after 2s, 4s, 8s, … and the next day's check starts afresh anyway.
+const checkAttempts = 8
+
+// uniqueCheck lets at most one unfinished check of a kind exist, so the
+// start-up catch-up of several nodes and the leader's schedule do not
+// stack up checks (each would be harmless, the database sees to that, but
+// pointless).
+var uniqueCheck = &river.UniqueOpts{ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+	rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}}
+
+// periodicJobs are the daily checks, run by River's leader.
+func (e *Engine) periodicJobs() []*river.PeriodicJob {
+	s := e.cfg.Renewal.Schedule
+	if s == nil {
+		return nil
+	}
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(s, func() (river.JobArgs, *river.InsertOpts) {
+			return renewalCheckArgs{Cause: CauseSchedule}, &river.InsertOpts{MaxAttempts: checkAttempts, UniqueOpts: *uniqueCheck}
+		}, &river.PeriodicJobOpts{ID: kindRenewalCheck}),
+		river.NewPeriodicJob(s, func() (river.JobArgs, *river.InsertOpts) {
+			return delegationScanArgs{}, &river.InsertOpts{MaxAttempts: checkAttempts, UniqueOpts: *uniqueCheck}
+		}, &river.PeriodicJobOpts{ID: kindDelegationScan}),
+	}
+}
+
+// catchUp queues a renewal check at start-up when the last successful one
+// began more than CatchUpAfter ago: a cluster that was down at the
+// scheduled time must not skip a day.
+func (e *Engine) catchUp(ctx context.Context) {
+	rc := e.cfg.Renewal
+	if rc.Schedule == nil {
+		return
+	}
+	last, err := e.db.LastRenewalRun(ctx, dcvaas.RenewalSucceeded)
+	if err != nil {
+		e.log.ErrorContext(ctx, "cannot read the last renewal check", "err", err)
+		return
+	}
+	if last != nil && e.now().Sub(last.StartedAt) < rc.CatchUpAfter {
+		return
+	}
+	res, err := e.client.Insert(ctx, renewalCheckArgs{Cause: CauseStartup}, &river.InsertOpts{MaxAttempts: checkAttempts, UniqueOpts: *uniqueCheck})
+	if err != nil {
+		e.log.ErrorContext(ctx, "cannot queue the missed renewal check", "err", err)
+		return
+	}
+	attrs := []any{"duplicate", res.UniqueSkippedAsDuplicate}
+	if last != nil {
+		attrs = append(attrs, "lastSuccess", last.StartedAt)
+	}
+	e.log.InfoContext(ctx, "renewal check overdue: queued one now", attrs...)
+}
+
+// RenewalCheck runs a renewal check now: it queues the renewals that are
+// due (and, on a large fleet, the ARI requests that may find more, which
+// the workers then make). cause is recorded with the run.
+func (e *Engine) RenewalCheck(ctx context.Context, cause string) (*dcvaas.RenewalRun, error) {
+	return e.renewalCheck(ctx, cause, false)
+}
+
+// RenewalCheckNow is RenewalCheck for a process that runs no workers
+// (`dcvaas cron run`): it makes the ARI requests itself, so the renewals
+// their windows make due are queued too before it returns.
+func (e *Engine) RenewalCheckNow(ctx context.Context) (*dcvaas.RenewalRun, error) {
+	return e.renewalCheck(ctx, CauseCLI, true)
+}
+
+func (e *Engine) renewalCheck(ctx context.Context, cause string, inlineARI bool) (*dcvaas.RenewalRun, error) {
+	start := time.Now()
+	run, err := e.db.StartRenewalRun(ctx, cause)
+	if err != nil {
+		err = fmt.Errorf("renewal check: %w", err)
+		e.log.ErrorContext(ctx, "renewal check failed", "cause", cause, "err", err)
+		e.observer().RenewalCheck(&dcvaas.RenewalRun{Cause: cause, Status: dcvaas.RenewalFailed, Error: err.Error()}, err)
+		return nil, err
+	}
+	err = e.scanRenewals(ctx, run, inlineARI)
+	run.Status = dcvaas.RenewalSucceeded
+	if err != nil {
+		run.Status, run.Error = dcvaas.RenewalFailed, err.Error()
+	}
+	// The run's record must be written even when ctx has ended.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := e.db.FinishRenewalRun(fctx, run); ferr != nil && err == nil {
+		err = fmt.Errorf("record renewal check: %w", ferr)
+		run.Status, run.Error = dcvaas.RenewalFailed, err.Error()
+	}
+	attrs := []any{"runId", run.ID, "cause", cause, "scanned", run.Scanned, "due", run.Due, "queued", run.Queued,
+		"skipped", run.Skipped, "ariChecks", run.ARIChecks, "errors", run.Errors, "took", time.Since(start).Round(time.Millisecond).String()}
+	e.observer().RenewalCheck(run, err)
+	if err != nil {
+		e.log.ErrorContext(ctx, "renewal check failed", append(attrs, "err", err)...)
+		return run, err
+	}
+	e.log.InfoContext(ctx, "renewal check done", attrs...)
+	if run.Scanned == 0 {
+		// The seed's alarm: a check that finds nothing to look at while
+		// there are active domains suspects its own query.
+		if active, err := e.db.HasActiveDomains(fctx); err == nil && active {
+			e.log.WarnContext(ctx, "renewal check scanned 0 domains although active domains exist: potential query issue", "runId", run.ID)
+		}
+	}
+	return run, nil
+}
+
+// scanRenewals is the check's pass over the active domains.
+func (e *Engine) scanRenewals(ctx context.Context, run *dcvaas.RenewalRun, inlineARI bool) error {
+	rc := e.cfg.Renewal
+	ari := e.renewalInfo() != nil
+	after := ""
+	for {
+		page, err := e.db.ActiveDomains(ctx, after, rc.PageSize)
+		if err != nil {
+			return fmt.Errorf("read active domains: %w", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		after = page[len(page)-1].DomainID
+		now := e.now().UTC()
+		var stale []sqlstore.RenewalCandidate
+		var due []sqlstore.RenewalRequest
+		var ask []string
+		for _, c := range page {
+			run.Scanned++
+			if c.Stale {
+				stale = append(stale, c)
+			}
+			if reason := dueReason(c, now, rc.RenewBefore); reason != "" {
+				due = append(due, sqlstore.RenewalRequest{DomainID: c.DomainID, OrgID: c.OrgID, NotAfter: c.NotAfter,
+					Reason: reason, RunID: run.ID, RunAt: now.Add(e.spreadOffset(c.DomainID))})
+				continue
+			}
+			if ari && c.NotAfter != nil && !c.ARINextCheck.After(now) {
+				ask = append(ask, c.DomainID)
+			}
+		}
+		run.Due += len(due)
+		run.ARIChecks += len(ask)
+		deferred := ask
+		if inlineARI {
+			deferred = nil
+		}
+		queued, err := e.queuePage(ctx, stale, due, deferred)
+		if err != nil {
+			return err
+		}
+		run.Queued += queued
+		run.Skipped += len(due) - queued
+		if inlineARI && len(ask) > 0 {
+			q, failed, err := e.checkRenewalInfo(ctx, ask, run.ID, true)
+			if err != nil {
+				return err
+			}
+			run.Due += q
+			run.Queued += q
+			run.Errors += failed
+		}
+		if len(page) < rc.PageSize {
+			return nil
+		}
+	}
+}
+
+// dueReason says why the candidate's certificate is due at now ("ari",
+// "lifetime" or "no_certificate"), or "" when it is not.
+func dueReason(c sqlstore.RenewalCandidate, now time.Time, renewBefore time.Duration) string {
+	if c.NotAfter == nil {
+		return "no_certificate"
+	}
+	cert := &dcvaas.Certificate{NotAfter: *c.NotAfter}
+	if c.NotBefore != nil {
+		cert.NotBefore = *c.NotBefore
+	} else {
+		// Only a certificate row that vanished leaves this unknown; the
+		// common lifetime stands in for its own.
+		cert.NotBefore = c.NotAfter.Add(-90 * 24 * time.Hour)
+	}
+	var w *dcacme.Window
+	if c.ARIStart != nil {
+		w = &dcacme.Window{Start: *c.ARIStart}
+	}
+	return reasonDue(cert, w, now, renewBefore)
+}
+
+func reasonDue(cert *dcvaas.Certificate, w *dcacme.Window, now time.Time, renewBefore time.Duration) string {
+	switch {
+	case !dcacme.Due(cert, w, now, renewBefore):
+		return ""
+	case dcacme.Due(cert, nil, now, renewBefore):
+		return "lifetime"
+	default:
+		return "ari"
+	}
+}
+
+// spreadOffset is when, within the spread window, the domain's renewal
+// starts: the same place every day (a hash of its id), so the load is even
+// and a domain does not wander through the window.
+func (e *Engine) spreadOffset(domainID string) time.Duration {
+	spread := e.cfg.Renewal.Spread
+	if spread <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(domainID))
+	return time.Duration(h.Sum64() % uint64(spread))
+}
+
+// randomOffset spreads batches of checks, which have no identity of their own.
+func (e *Engine) randomOffset() time.Duration {
+	if s := e.cfg.Renewal.Spread; s > 0 {
+		return rand.N(s)
+	}
+	return 0
+}
+
+// queuePage writes one page's outcome in one transaction: the renewal
+// information of certificates that changed, the due renewals (those that
+// are new), and renewal_info jobs for the certificates whose window is to
+// be asked of their CA. It returns how many renewals it queued.
+func (e *Engine) queuePage(ctx context.Context, stale []sqlstore.RenewalCandidate, due []sqlstore.RenewalRequest, ask []string) (int, error) {
+	if len(stale) == 0 && len(due) == 0 && len(ask) == 0 {
+		return 0, nil
+	}
+	tx, err := e.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if err := e.db.SaveRenewalInfo(ctx, tx, stale); err != nil {
+		return 0, fmt.Errorf("store renewal information: %w", err)
+	}
+	n, err := e.queueRenewalsTx(ctx, tx, due)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.insertBatches(ctx, tx, ask, infoBatch, func(ids []string) river.JobArgs { return renewalInfoArgs{DomainIDs: ids} }); err != nil {
+		return 0, fmt.Errorf("queue ARI requests: %w", err)
+	}
+	return n, tx.Commit()
+}
+
+// queueRenewalsTx queues a renewal per request whose domain has none open,
+// inside tx: jobs rows and audit entries (sqlstore), then their River jobs
+// in one insert, then the link between the two. It returns how many.
+func (e *Engine) queueRenewalsTx(ctx context.Context, tx *sql.Tx, reqs []sqlstore.RenewalRequest) (int, error) {
+	if len(reqs) == 0 {
+		return 0, nil
+	}
+	now := e.now()
+	jobs, err := e.db.InsertRenewalJobs(ctx, tx, reqs, e.maxAttempts(dcvaas.JobRenewal))
+	if err != nil {
+		return 0, fmt.Errorf("queue renewals: %w", err)
+	}
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	params := make([]river.InsertManyParams, len(jobs))
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		opts := &river.InsertOpts{MaxAttempts: riverMaxAttempts}
+		if wait := j.RunAt.Sub(now); wait > 0 {
+			// The queue runs on real time; RunAt is the product clock's.
+			opts.ScheduledAt = time.Now().Add(wait)
+		}
+		params[i] = river.InsertManyParams{Args: renewalArgs{ref{JobID: j.ID}}, InsertOpts: opts}
+		ids[i] = j.ID
+	}
+	res, err := e.client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return 0, fmt.Errorf("queue renewals: %w", err)
+	}
+	queueIDs := make([]int64, len(res))
+	for i, r := range res {
+		queueIDs[i] = r.Job.ID
+	}
+	if err := e.db.SetJobQueues(ctx, tx, ids, queueIDs); err != nil {
+		return 0, fmt.Errorf("queue renewals: %w", err)
+	}
+	return len(jobs), nil
+}
+
+// insertBatches queues one River job per size ids, each starting at a
+// random point of the spread window.
+func (e *Engine) insertBatches(ctx context.Context, tx *sql.Tx, ids []string, size int, args func([]string) river.JobArgs) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var params []river.InsertManyParams
+	for len(ids) > 0 {
+		n := min(size, len(ids))
+		opts := &river.InsertOpts{MaxAttempts: checkAttempts}
+		if wait := e.randomOffset(); wait > 0 {
+			opts.ScheduledAt = time.Now().Add(wait)
+		}
+		params = append(params, river.InsertManyParams{Args: args(ids[:n:n]), InsertOpts: opts})
+		ids = ids[n:]
+	}
+	_, err := e.client.InsertManyTx(ctx, tx, params)
+	return err
+}
+
+// renewalInfoSource asks a certificate's CA for its renewal window;
+// *acme.Issuer is one. Without it (no issuer configured) only the stored
+// windows and the certificates' dates count.
+type renewalInfoSource interface {
+	RenewalWindow(ctx context.Context, cert *dcvaas.Certificate) (*dcacme.Window, error)
+}
+
+func (e *Engine) renewalInfo() renewalInfoSource {
+	s, _ := e.cfg.Issuer.(renewalInfoSource)
+	return s
+}
+
+// ARI request pacing: when the CA gives no Retry-After (RFC 9773 §4.3), ask
+// again after defaultARIRetry; a CA without ARI is asked weekly (it may
+// gain it); a failed request is tried again after failedARIRetry.
+const (
+	defaultARIRetry = 6 * time.Hour
+	noARIRetry      = 7 * 24 * time.Hour
+	failedARIRetry  = time.Hour
+	maxARIRetry     = 7 * 24 * time.Hour
+	ariTimeout      = 30 * time.Second
+)
+
+// checkRenewalInfo asks the CA of each domain's certificate for its renewal
+// window, stores it, and queues the renewals that are now due (spread when
+// spread is set; a renewal_info job was spread itself). It returns how many
+// renewals it queued and how many requests failed; err only for the
+// database.
+func (e *Engine) checkRenewalInfo(ctx context.Context, ids []string, runID string, spread bool) (queued, failed int, err error) {
+	src := e.renewalInfo()
+	if src == nil {
+		return 0, 0, nil
+	}
+	var mu sync.Mutex
+	var reqs []sqlstore.RenewalRequest
+	var dbErr error
+	fanOut(ids, checkFanout, func(id string) {
+		req, ok, err := e.askRenewalInfo(ctx, src, id, runID)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil && !errors.Is(err, errARIRequest):
+			dbErr = errors.Join(dbErr, err)
+		case err != nil:
+			failed++
+		case ok:
+			if spread {
+				req.RunAt = req.RunAt.Add(e.spreadOffset(id))
+			}
+			reqs = append(reqs, req)
+		}
+	})
+	if dbErr != nil {
+		return 0, failed, dbErr
+	}
+	if len(reqs) == 0 {
+		return 0, failed, nil
+	}
+	tx, err := e.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return 0, failed, err
+	}
+	defer tx.Rollback()
+	n, err := e.queueRenewalsTx(ctx, tx, reqs)
+	if err != nil {
+		return 0, failed, err
+	}
+	return n, failed, tx.Commit()
+}
+
+var errARIRequest = errors.New("ARI request failed")
+
+// askRenewalInfo refreshes one domain's renewal window and says whether
+// its certificate is due now.
+func (e *Engine) askRenewalInfo(ctx context.Context, src renewalInfoSource, id, runID string) (sqlstore.RenewalRequest, bool, error) {
+	d, err := e.db.DomainByID(ctx, id)
+	if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
+		return sqlstore.RenewalRequest{}, false, nil
+	} else if err != nil {
+		return sqlstore.RenewalRequest{}, false, err
+	}
+	if d.Status != dcvaas.DomainActive || d.DeletedAt != nil || d.ExpiresAt == nil {
+		return sqlstore.RenewalRequest{}, false, nil
+	}
+	cert, err := e.db.CurrentCertificate(ctx, d.OrgID, d.ID)
+	if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
+		return sqlstore.RenewalRequest{}, false, nil
+	} else if err != nil {
+		return sqlstore.RenewalRequest{}, false, err
+	}
+	if !cert.NotAfter.Equal(*d.ExpiresAt) {
+		return sqlstore.RenewalRequest{}, false, nil // a new one is being stored
+	}
+	rctx, cancel := context.WithTimeout(ctx, ariTimeout)
+	w, err := src.RenewalWindow(rctx, cert)
+	cancel()
+	now := e.now().UTC()
+	if err != nil {
+		e.log.WarnContext(ctx, "ARI request failed", "domainId", d.ID, "ca", cert.CAName, "err", err)
+		if perr := e.db.PostponeARI(ctx, d.ID, now.Add(failedARIRetry)); perr != nil {
+			return sqlstore.RenewalRequest{}, false, perr
+		}
+		return sqlstore.RenewalRequest{}, false, errARIRequest
+	}
+	next := now.Add(noARIRetry)
+	var stored *sqlstore.ARIWindow
+	if w != nil {
+		stored = &sqlstore.ARIWindow{Start: w.Start, End: w.End, ExplanationURL: w.ExplanationURL}
+		next = now.Add(defaultARIRetry)
+		if !w.RetryAfter.IsZero() {
+			next = clampTime(w.RetryAfter, now.Add(time.Minute), now.Add(maxARIRetry))
+		}
+		if w.ExplanationURL != "" {
+			e.log.InfoContext(ctx, "CA explains its renewal window", "domainId", d.ID, "ca", cert.CAName, "url", w.ExplanationURL)
+		}
+	}
+	if err := e.db.SaveARI(ctx, d.ID, cert.NotBefore, cert.NotAfter, stored, next); err != nil {
+		return sqlstore.RenewalRequest{}, false, err
+	}
+	reason := reasonDue(cert, w, now, e.cfg.Renewal.RenewBefore)
+	if reason == "" {
+		return sqlstore.RenewalRequest{}, false, nil
+	}
+	return sqlstore.RenewalRequest{DomainID: d.ID, OrgID: d.OrgID, NotAfter: &cert.NotAfter, Reason: reason,
+		RunID: runID, RunAt: now}, true, nil
+}
+
+func clampTime(t, lo, hi time.Time) time.Time {
+	if t.Before(lo) {
+		return lo
+	}
+	if t.After(hi) {
+		return hi
+	}
+	return t
+}
+
+// fanOut calls fn for each item, at most n at once, and waits for all.
+func fanOut(items []string, n int, fn func(string)) {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(it)
+		}()
+	}
+	wg.Wait()
+}
