@@ -1,0 +1,222 @@
+// Package dnsserver is the authoritative DNS server for dcvaas's verify zone.
+// Customers point _acme-challenge.<their name> at <label>.<verify zone> once;
+// a CA validating DNS-01 (RFC 8555 §8.4) follows that CNAME here and reads
+// the TXT values the issuing job published.
+//
+// The values live in the database and are read on every query, so every
+// node of a cluster answers the same and a value is served as soon as its
+// row is committed. The server answers only for its zone (REFUSED elsewhere),
+// never recurses, and keeps TTLs and the SOA minimum short so that resolvers
+// do not hold on to an answer from before a value was published.
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Store is where the TXT values come from; *sqlstore.DB implements it.
+type Store interface {
+	// ChallengeTXT returns every value currently published at name
+	// (lowercase, no trailing dot); none is an empty slice.
+	ChallengeTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// Config describes the zone. Zone and Store are required; the rest has
+// defaults.
+type Config struct {
+	// Zone is the verify zone, e.g. "dcvaas-verify.com".
+	Zone  string
+	Store Store
+	// NS are the zone's nameserver names (default "ns.<zone>").
+	NS []string
+	// SOAEmail is the zone contact, "hostmaster@example.com" or already in
+	// SOA form "hostmaster.example.com" (default "hostmaster.<zone>").
+	SOAEmail string
+	// TTL of TXT answers (default 5s): short, because values change within
+	// minutes and a CA must never see a cached old value.
+	TTL time.Duration
+	// ApexTTL of the SOA and NS answers (default 300s).
+	ApexTTL time.Duration
+	// NegativeTTL is the SOA minimum, which bounds how long resolvers cache
+	// "no such record" (RFC 2308 §5); at most 30s (default 30s), so that
+	// a lookup made just before a value is published is soon forgotten.
+	NegativeTTL time.Duration
+	// LookupTimeout bounds one database read (default 2s); a slower or
+	// failing read is answered SERVFAIL, which resolvers retry, rather
+	// than a false NXDOMAIN.
+	LookupTimeout time.Duration
+	// OnQuery, when set, is called after each answered query: the hook for
+	// metrics (e.g. a Prometheus counter by rcode and a latency histogram).
+	OnQuery func(q dns.Question, rcode int, took time.Duration)
+	Logger  *slog.Logger
+}
+
+// maxNegativeTTL is the cap on the SOA minimum the issue asks for.
+const maxNegativeTTL = 30 * time.Second
+
+// Server answers for the zone over UDP and TCP.
+type Server struct {
+	cfg    Config
+	zone   string // lowercase FQDN
+	ns     []string
+	mbox   string
+	log    *slog.Logger
+	counts counters
+
+	mu      sync.Mutex
+	servers []*dns.Server
+	addr    string
+}
+
+// New checks cfg and returns a server that is not yet listening.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("dnsserver: Config.Store is required")
+	}
+	zone := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(cfg.Zone), "."))
+	if zone == "" {
+		return nil, errors.New("dnsserver: Config.Zone is required")
+	}
+	if _, ok := dns.IsDomainName(zone); !ok {
+		return nil, fmt.Errorf("dnsserver: zone %q is not a domain name", cfg.Zone)
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 5 * time.Second
+	}
+	if cfg.ApexTTL <= 0 {
+		cfg.ApexTTL = 300 * time.Second
+	}
+	if cfg.NegativeTTL <= 0 || cfg.NegativeTTL > maxNegativeTTL {
+		cfg.NegativeTTL = maxNegativeTTL
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: cfg.Logger}
+	for _, n := range cfg.NS {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if _, ok := dns.IsDomainName(n); !ok {
+			return nil, fmt.Errorf("dnsserver: nameserver %q is not a domain name", n)
+		}
+		s.ns = append(s.ns, dns.Fqdn(strings.ToLower(n)))
+	}
+	if len(s.ns) == 0 {
+		s.ns = []string{"ns." + s.zone}
+	}
+	s.mbox = soaMbox(cfg.SOAEmail, s.zone)
+	return s, nil
+}
+
+// soaMbox turns a contact address into the SOA RNAME form (RFC 1035 §3.3.13):
+// the local part becomes the first label, its own dots escaped.
+func soaMbox(email, zone string) string {
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return "hostmaster." + zone
+	}
+	if local, domain, ok := strings.Cut(email, "@"); ok {
+		return strings.ReplaceAll(local, ".", `\.`) + "." + dns.Fqdn(domain)
+	}
+	return dns.Fqdn(email)
+}
+
+// Start listens on addr ("host:port"; port 0 picks a free one, the same for
+// UDP and TCP) and serves in the background until Shutdown.
+func (s *Server) Start(addr string) error {
+	pc, ln, err := listenBoth(addr)
+	if err != nil {
+		return err
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	tcp := &dns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	s.mu.Lock()
+	s.servers, s.addr = []*dns.Server{udp, tcp}, pc.LocalAddr().String()
+	s.mu.Unlock()
+	for _, srv := range []*dns.Server{udp, tcp} {
+		started, failed := make(chan struct{}), make(chan error, 1)
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				s.log.Error("dns server stopped", "addr", s.addr, "err", err)
+				failed <- err
+			}
+		}()
+		select {
+		case <-started:
+		case err := <-failed:
+			s.Shutdown(context.Background())
+			return fmt.Errorf("dnsserver: serve %s: %w", s.addr, err)
+		}
+	}
+	s.log.Info("dns server listening", "addr", s.addr, "zone", s.zone)
+	return nil
+}
+
+// listenBoth binds UDP and TCP on one port. With port 0 the kernel picks
+// the UDP port, which may be taken for TCP; a few tries find a free pair.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dnsserver: address %q: %w", addr, err)
+	}
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dnsserver: listen udp %s: %w", addr, err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || try >= 10 {
+			return nil, nil, fmt.Errorf("dnsserver: listen tcp %s: %w", net.JoinHostPort(host, port), err)
+		}
+	}
+}
+
+// Addr is the "host:port" the server listens on (UDP and TCP), once started.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Shutdown stops both listeners and waits for queries in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.servers = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.ShutdownContext(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// ListenAndServe serves on addr until ctx ends, then shuts down (giving
+// queries in flight up to 5s).
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	if err := s.Start(addr); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
