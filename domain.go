@@ -45,6 +45,30 @@ type Domain struct {
 	LastIssuedAt    *time.Time
 	ExpiresAt       *time.Time
 	DeletedAt       *time.Time
+	// CNAMEStatus is what the daily delegation check last found for the
+	// domain (see Delegation).
+	CNAMEStatus CNAMEStatus
+}
+
+// CNAMEStatus says whether the customer's delegation CNAME is in place.
+type CNAMEStatus string
+
+const (
+	CNAMEOK      CNAMEStatus = "ok"
+	CNAMEMissing CNAMEStatus = "missing"
+)
+
+// Delegation is the domain's delegation as customers see it: a domain
+// still pending_cname has none yet; any other shows what the daily check of
+// its CNAME last found (every renewal needs it in place).
+func (d *Domain) Delegation() CNAMEStatus {
+	if d.Status == DomainPendingCNAME {
+		return CNAMEMissing
+	}
+	if d.CNAMEStatus == CNAMEMissing {
+		return CNAMEMissing
+	}
+	return CNAMEOK
 }
 
 // DomainFilter narrows ListDomains.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/sqlstore"
@@ -72,6 +73,8 @@ type options struct {
 	ready        func(context.Context) error
 	// wrap, when set, stands between the server and the store.
 	wrap func(dcvaas.Store) dcvaas.Store
+	// keyring opens certificates' private keys (certkey_test.go).
+	keyring *crypt.Keyring
 }
 
 func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
@@ -110,6 +113,7 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		Clock:       clk.Now,
 		Logger:      slog.New(slog.NewTextHandler(b.logs, nil)),
 		Ready:       o.ready,
+		Keyring:     o.keyring,
 	}))
 	t.Cleanup(b.srv.Close)
 	return b

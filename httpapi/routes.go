@@ -12,6 +12,9 @@ import (
 // addRoutes registers every route of the API: this file is the map.
 func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	mux.Handle("/", notFound(mux))
 
 	huma.Register(api, huma.Operation{
@@ -57,6 +60,18 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		},
 	}}
 	huma.Register(api, certOp, handle(s, s.getCertificate))
+	keyOp := op(http.MethodGet, "/api/domains/{id}/certificate/key", "getCertificateKey", "Get the current certificate's private key", "Domains", http.StatusOK,
+		"Admin tokens only (403 for read-only tokens); every reading is audited as certificate.key_read. "+
+			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued.",
+		http.StatusForbidden, http.StatusNotFound)
+	keyOp.Responses = map[string]*huma.Response{"200": {
+		Description: "The private key of the domain's newest certificate.",
+		Content: map[string]*huma.MediaType{
+			"application/json": {Schema: api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[certificateKey](), true, "CertificateKey")},
+			pemFile:            {Schema: &huma.Schema{Type: huma.TypeString, Description: "The private key, PKCS #8 PEM."}},
+		},
+	}}
+	huma.Register(api, keyOp, handle(s, s.getCertificateKey))
 
 	// Jobs
 	huma.Register(api, op(http.MethodGet, "/api/jobs", "listJobs", "List jobs", "Jobs", http.StatusOK,
@@ -87,6 +102,44 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	// Audit
 	huma.Register(api, op(http.MethodGet, "/api/audit", "listAudit", "Read the audit log", "Audit", http.StatusOK,
 		"Every change in the organization, newest first."), handle(s, s.listAudit))
+
+	// DNS provider connections and one-click setup (connections.go, oauth.go)
+	authorizeOp := op(http.MethodGet, "/api/oauth/{provider}/authorize", "authorizeProvider", "Connect a provider with OAuth", "Connections", http.StatusOK,
+		"302 to the provider's consent screen, or 200 with the URL when Accept prefers application/json. "+
+			"422 for a provider without OAuth configured here, 403 for read-only tokens.", http.StatusForbidden)
+	authorizeOp.Responses = map[string]*huma.Response{
+		"200": {Description: "The consent URL, for a browser UI.", Content: map[string]*huma.MediaType{
+			"application/json": {Schema: api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[authorizeURL](), true, "AuthorizeURL")}}},
+		"302": {Description: "Redirect to the provider's consent screen.", Headers: map[string]*huma.Param{
+			"Location": {Schema: &huma.Schema{Type: huma.TypeString}}}},
+	}
+	huma.Register(api, authorizeOp, handle(s, s.oauthAuthorize))
+	huma.Register(api, huma.Operation{
+		OperationID: "oauthCallback", Method: http.MethodGet, Path: "/api/oauth/{provider}/callback", Tags: []string{"Connections"},
+		Summary: "OAuth callback", DefaultStatus: http.StatusFound,
+		Description: "Where the provider sends the browser back; no bearer token, the single-use state authenticates. " +
+			"Always redirects to DCVAAS_PUBLIC_URL/settings?oauth=success&connectionId=… or ?oauth=error&reason=….",
+		// Providers add parameters of their own (iss, scope); all are optional.
+		SkipValidateParams: true,
+		Middlewares:        huma.Middlewares{withPeer},
+	}, handle(s, s.oauthCallback))
+	huma.Register(api, withBody(op(http.MethodPost, "/api/connections", "createConnection", "Connect a provider with a credential", "Connections", http.StatusCreated,
+		"Tests the credential against the provider before saving it; 422 with the provider's reason when it fails.",
+		http.StatusServiceUnavailable)), handle(s, s.createConnection))
+	huma.Register(api, op(http.MethodGet, "/api/connections", "listConnections", "List connections", "Connections", http.StatusOK,
+		"Newest first; never any secret."), handle(s, s.listConnections))
+	huma.Register(api, op(http.MethodGet, "/api/connections/{id}", "getConnection", "Get a connection", "Connections", http.StatusOK,
+		"Never any secret.", http.StatusNotFound), handle(s, s.getConnection))
+	huma.Register(api, op(http.MethodPost, "/api/connections/{id}/test", "testConnection", "Test a connection", "Connections", http.StatusOK,
+		"Lists the zones it can manage; 422 with the provider's reason when it refuses.", http.StatusNotFound, http.StatusServiceUnavailable),
+		handle(s, s.testConnection))
+	huma.Register(api, op(http.MethodDelete, "/api/connections/{id}", "deleteConnection", "Delete a connection", "Connections", http.StatusNoContent,
+		"Revokes OAuth tokens at the provider where it can, then erases the secret.", http.StatusNotFound), handle(s, s.deleteConnection))
+	huma.Register(api, withBody(op(http.MethodPost, "/api/domains/{id}/dns-setup", "setupDomainDNS", "Create the CNAME through a connection", "Domains", http.StatusOK,
+		"Creates _acme-challenge.<domain> CNAME <cnameTarget> in the zone that holds the domain and queues a dns_check. "+
+			"Idempotent. 409 naming the records in the way unless replace is true; 422 listing the zones seen when none holds the domain; "+
+			"503 when the provider is down (retry).", http.StatusNotFound, http.StatusConflict, http.StatusServiceUnavailable)),
+		handle(s, s.dnsSetup))
 }
 
 // withBody adds the errors of reading a JSON request body.

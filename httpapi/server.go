@@ -18,6 +18,8 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/connection"
+	"github.com/dcvaas/dcvaas/crypt"
 )
 
 // apiVersion is the version of the API contract in the OpenAPI document.
@@ -44,6 +46,15 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Ready reports whether the service can take traffic (GET /readyz).
 	Ready func(context.Context) error
+	// Connections serves DNS provider connections, OAuth and one-click
+	// setup; nil answers those routes with 501.
+	Connections *connection.Service
+	// Keyring opens certificates' private keys for the key endpoint
+	// (certkey.go); nil answers it with 501.
+	Keyring *crypt.Keyring
+	// Metrics, when set, is served at GET /metrics (Prometheus text
+	// format, no token: it holds no secret and no per-organization data).
+	Metrics http.Handler
 }
 
 // server holds the dependencies the handlers share.
@@ -56,6 +67,10 @@ type server struct {
 	now        dcvaas.Clock
 	log        *slog.Logger
 	ready      func(context.Context) error
+	// connections is nil when not configured (connectionsService).
+	connections *connection.Service
+	keyring     *crypt.Keyring
+	metrics     http.Handler
 
 	api     huma.API
 	touches touchThrottle
@@ -74,6 +89,10 @@ func NewServer(deps Deps) http.Handler {
 		now:        deps.Clock,
 		log:        deps.Logger,
 		ready:      deps.Ready,
+
+		connections: deps.Connections,
+		keyring:     deps.Keyring,
+		metrics:     deps.Metrics,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -25,6 +25,7 @@ type domain struct {
 	CNAMERecord     cnameRecord `json:"cnameRecord" doc:"The one DNS record the customer creates, once."`
 	IncludeWildcard bool        `json:"includeWildcard" doc:"Certificates also cover *.domainName."`
 	KeyType         string      `json:"keyType" enum:"ec256,ec384,rsa2048,rsa4096"`
+	CNAMEStatus     string      `json:"cnameStatus" enum:"ok,missing" doc:"Whether the delegation CNAME is in place: missing until it is first found, and when the daily check of an active domain does not find it (lastError says what DNS holds instead; the next renewal fails until it is fixed)."`
 	LastError       string      `json:"lastError,omitempty"`
 	CreatedAt       time.Time   `json:"createdAt"`
 	UpdatedAt       time.Time   `json:"updatedAt"`
@@ -48,6 +49,7 @@ func toDomain(d *dcvaas.Domain, latest *dcvaas.Job) domain {
 		CNAMERecord:     cnameRecord{Name: domainname.ChallengeName(d.Name), Type: "CNAME", Value: d.CNAMETarget},
 		IncludeWildcard: d.IncludeWildcard,
 		KeyType:         d.KeyType,
+		CNAMEStatus:     string(d.Delegation()),
 		LastError:       d.LastError,
 		CreatedAt:       d.CreatedAt.UTC(),
 		UpdatedAt:       d.UpdatedAt.UTC(),

@@ -266,20 +266,20 @@ func (e *Engine) scanRenewals(ctx context.Context, run *dcvaas.RenewalRun, inlin
 	ari := e.renewalInfo() != nil
 	after := ""
 	for {
-		page, err := e.db.ActiveDomains(ctx, after, rc.PageSize)
+		now := e.now().UTC()
+		page, scanned, last, err := e.db.RenewalPage(ctx, after, rc.PageSize, sqlstore.RenewalFilter{Now: now, RenewBefore: rc.RenewBefore, ARI: ari})
 		if err != nil {
 			return fmt.Errorf("read active domains: %w", err)
 		}
-		if len(page) == 0 {
+		if scanned == 0 {
 			return nil
 		}
-		after = page[len(page)-1].DomainID
-		now := e.now().UTC()
+		after = last
+		run.Scanned += scanned
 		var stale []sqlstore.RenewalCandidate
 		var due []sqlstore.RenewalRequest
 		var ask []string
 		for _, c := range page {
-			run.Scanned++
 			if c.Stale {
 				stale = append(stale, c)
 			}
@@ -313,7 +313,7 @@ func (e *Engine) scanRenewals(ctx context.Context, run *dcvaas.RenewalRun, inlin
 			run.Queued += q
 			run.Errors += failed
 		}
-		if len(page) < rc.PageSize {
+		if scanned < rc.PageSize {
 			return nil
 		}
 	}
@@ -399,20 +399,31 @@ func (e *Engine) queuePage(ctx context.Context, stale []sqlstore.RenewalCandidat
 }
 
 // queueRenewalsTx queues a renewal per request whose domain has none open,
-// inside tx: jobs rows and audit entries (sqlstore), then their River jobs
-// in one insert, then the link between the two. It returns how many.
+// inside tx: the River jobs first, in one insert, then the jobs rows that
+// point at them, with their audit entries. It returns how many it queued.
 func (e *Engine) queueRenewalsTx(ctx context.Context, tx *sql.Tx, reqs []sqlstore.RenewalRequest) (int, error) {
 	if len(reqs) == 0 {
 		return 0, nil
 	}
-	now := e.now()
-	jobs, err := e.db.InsertRenewalJobs(ctx, tx, reqs, e.maxAttempts(dcvaas.JobRenewal))
+	domains := make([]string, len(reqs))
+	for i, r := range reqs {
+		domains[i] = r.DomainID
+	}
+	open, err := e.db.OpenRenewals(ctx, tx, domains)
 	if err != nil {
 		return 0, fmt.Errorf("queue renewals: %w", err)
 	}
-	if len(jobs) == 0 {
+	fresh := reqs[:0:0]
+	for _, r := range reqs {
+		if !open[r.DomainID] {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) == 0 {
 		return 0, nil
 	}
+	jobs := e.db.PlanRenewals(fresh, e.maxAttempts(dcvaas.JobRenewal))
+	now := e.now()
 	params := make([]river.InsertManyParams, len(jobs))
 	ids := make([]string, len(jobs))
 	for i, j := range jobs {
@@ -424,18 +435,81 @@ func (e *Engine) queueRenewalsTx(ctx context.Context, tx *sql.Tx, reqs []sqlstor
 		params[i] = river.InsertManyParams{Args: renewalArgs{ref{JobID: j.ID}}, InsertOpts: opts}
 		ids[i] = j.ID
 	}
-	res, err := e.client.InsertManyTx(ctx, tx, params)
+	queueIDs, err := e.insertQueue(ctx, tx, params, ids)
 	if err != nil {
 		return 0, fmt.Errorf("queue renewals: %w", err)
 	}
-	queueIDs := make([]int64, len(res))
-	for i, r := range res {
-		queueIDs[i] = r.Job.ID
-	}
-	if err := e.db.SetJobQueues(ctx, tx, ids, queueIDs); err != nil {
+	inserted, err := e.db.InsertRenewalJobs(ctx, tx, fresh, jobs, queueIDs)
+	if err != nil {
 		return 0, fmt.Errorf("queue renewals: %w", err)
 	}
-	return len(jobs), nil
+	if len(inserted) < len(jobs) {
+		// Another check queued these since OpenRenewals looked (PostgreSQL
+		// only: SQLite has one writer): their queue entries go.
+		done := make(map[string]bool, len(inserted))
+		for _, j := range inserted {
+			done[j.ID] = true
+		}
+		for i, j := range jobs {
+			if done[j.ID] {
+				continue
+			}
+			if _, err := e.client.JobCancelTx(ctx, tx, queueIDs[i]); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+				return 0, fmt.Errorf("queue renewals: %w", err)
+			}
+		}
+	}
+	return len(inserted), nil
+}
+
+// insertQueue queues params in one insert inside tx and returns the River
+// job ids in order; params[i] runs the product job jobIDs[i].
+func (e *Engine) insertQueue(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams, jobIDs []string) ([]int64, error) {
+	ids := make([]int64, len(params))
+	if e.db.Dialect() == sqlstore.Postgres {
+		res, err := e.client.InsertManyTx(ctx, tx, params)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range res {
+			ids[i] = r.Job.ID
+		}
+		return ids, nil
+	}
+	// On SQLite, returning every inserted row and decoding it was half the
+	// cost of River's insert. This transaction is the only writer, so the
+	// new rows are those above the highest id before, and each names its
+	// job in its args.
+	var before int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM river_job`).Scan(&before); err != nil {
+		return nil, err
+	}
+	if _, err := e.client.InsertManyFastTx(ctx, tx, params); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, json_extract(args, '$.job_id') FROM river_job WHERE id > $1`, before)
+	if err != nil {
+		return nil, err
+	}
+	byJob := make(map[string]int64, len(params))
+	for rows.Next() {
+		var id int64
+		var job string
+		if err := rows.Scan(&id, &job); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		byJob[job] = id
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	for i, j := range jobIDs {
+		if ids[i] = byJob[j]; ids[i] == 0 {
+			return nil, fmt.Errorf("queue entry of job %s not found after insert", j)
+		}
+	}
+	return ids, nil
 }
 
 // insertBatches queues one River job per size ids, each starting at a
@@ -456,143 +530,6 @@ func (e *Engine) insertBatches(ctx context.Context, tx *sql.Tx, ids []string, si
 	}
 	_, err := e.client.InsertManyTx(ctx, tx, params)
 	return err
-}
-
-// renewalInfoSource asks a certificate's CA for its renewal window;
-// *acme.Issuer is one. Without it (no issuer configured) only the stored
-// windows and the certificates' dates count.
-type renewalInfoSource interface {
-	RenewalWindow(ctx context.Context, cert *dcvaas.Certificate) (*dcacme.Window, error)
-}
-
-func (e *Engine) renewalInfo() renewalInfoSource {
-	s, _ := e.cfg.Issuer.(renewalInfoSource)
-	return s
-}
-
-// ARI request pacing: when the CA gives no Retry-After (RFC 9773 §4.3), ask
-// again after defaultARIRetry; a CA without ARI is asked weekly (it may
-// gain it); a failed request is tried again after failedARIRetry.
-const (
-	defaultARIRetry = 6 * time.Hour
-	noARIRetry      = 7 * 24 * time.Hour
-	failedARIRetry  = time.Hour
-	maxARIRetry     = 7 * 24 * time.Hour
-	ariTimeout      = 30 * time.Second
-)
-
-// checkRenewalInfo asks the CA of each domain's certificate for its renewal
-// window, stores it, and queues the renewals that are now due (spread when
-// spread is set; a renewal_info job was spread itself). It returns how many
-// renewals it queued and how many requests failed; err only for the
-// database.
-func (e *Engine) checkRenewalInfo(ctx context.Context, ids []string, runID string, spread bool) (queued, failed int, err error) {
-	src := e.renewalInfo()
-	if src == nil {
-		return 0, 0, nil
-	}
-	var mu sync.Mutex
-	var reqs []sqlstore.RenewalRequest
-	var dbErr error
-	fanOut(ids, checkFanout, func(id string) {
-		req, ok, err := e.askRenewalInfo(ctx, src, id, runID)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err != nil && !errors.Is(err, errARIRequest):
-			dbErr = errors.Join(dbErr, err)
-		case err != nil:
-			failed++
-		case ok:
-			if spread {
-				req.RunAt = req.RunAt.Add(e.spreadOffset(id))
-			}
-			reqs = append(reqs, req)
-		}
-	})
-	if dbErr != nil {
-		return 0, failed, dbErr
-	}
-	if len(reqs) == 0 {
-		return 0, failed, nil
-	}
-	tx, err := e.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return 0, failed, err
-	}
-	defer tx.Rollback()
-	n, err := e.queueRenewalsTx(ctx, tx, reqs)
-	if err != nil {
-		return 0, failed, err
-	}
-	return n, failed, tx.Commit()
-}
-
-var errARIRequest = errors.New("ARI request failed")
-
-// askRenewalInfo refreshes one domain's renewal window and says whether
-// its certificate is due now.
-func (e *Engine) askRenewalInfo(ctx context.Context, src renewalInfoSource, id, runID string) (sqlstore.RenewalRequest, bool, error) {
-	d, err := e.db.DomainByID(ctx, id)
-	if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
-		return sqlstore.RenewalRequest{}, false, nil
-	} else if err != nil {
-		return sqlstore.RenewalRequest{}, false, err
-	}
-	if d.Status != dcvaas.DomainActive || d.DeletedAt != nil || d.ExpiresAt == nil {
-		return sqlstore.RenewalRequest{}, false, nil
-	}
-	cert, err := e.db.CurrentCertificate(ctx, d.OrgID, d.ID)
-	if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
-		return sqlstore.RenewalRequest{}, false, nil
-	} else if err != nil {
-		return sqlstore.RenewalRequest{}, false, err
-	}
-	if !cert.NotAfter.Equal(*d.ExpiresAt) {
-		return sqlstore.RenewalRequest{}, false, nil // a new one is being stored
-	}
-	rctx, cancel := context.WithTimeout(ctx, ariTimeout)
-	w, err := src.RenewalWindow(rctx, cert)
-	cancel()
-	now := e.now().UTC()
-	if err != nil {
-		e.log.WarnContext(ctx, "ARI request failed", "domainId", d.ID, "ca", cert.CAName, "err", err)
-		if perr := e.db.PostponeARI(ctx, d.ID, now.Add(failedARIRetry)); perr != nil {
-			return sqlstore.RenewalRequest{}, false, perr
-		}
-		return sqlstore.RenewalRequest{}, false, errARIRequest
-	}
-	next := now.Add(noARIRetry)
-	var stored *sqlstore.ARIWindow
-	if w != nil {
-		stored = &sqlstore.ARIWindow{Start: w.Start, End: w.End, ExplanationURL: w.ExplanationURL}
-		next = now.Add(defaultARIRetry)
-		if !w.RetryAfter.IsZero() {
-			next = clampTime(w.RetryAfter, now.Add(time.Minute), now.Add(maxARIRetry))
-		}
-		if w.ExplanationURL != "" {
-			e.log.InfoContext(ctx, "CA explains its renewal window", "domainId", d.ID, "ca", cert.CAName, "url", w.ExplanationURL)
-		}
-	}
-	if err := e.db.SaveARI(ctx, d.ID, cert.NotBefore, cert.NotAfter, stored, next); err != nil {
-		return sqlstore.RenewalRequest{}, false, err
-	}
-	reason := reasonDue(cert, w, now, e.cfg.Renewal.RenewBefore)
-	if reason == "" {
-		return sqlstore.RenewalRequest{}, false, nil
-	}
-	return sqlstore.RenewalRequest{DomainID: d.ID, OrgID: d.OrgID, NotAfter: &cert.NotAfter, Reason: reason,
-		RunID: runID, RunAt: now}, true, nil
-}
-
-func clampTime(t, lo, hi time.Time) time.Time {
-	if t.Before(lo) {
-		return lo
-	}
-	if t.After(hi) {
-		return hi
-	}
-	return t
 }
 
 // fanOut calls fn for each item, at most n at once, and waits for all.

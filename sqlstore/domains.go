@@ -12,18 +12,18 @@ import (
 )
 
 const domainColumns = `id, org_id, domain_name, cname_target, status, last_error, include_wildcard, key_type,
-	created_at, updated_at, last_issued_at, expires_at, deleted_at`
+	created_at, updated_at, last_issued_at, expires_at, deleted_at, cname_status`
 
 func scanDomain(row interface{ Scan(...any) error }) (*dcvaas.Domain, error) {
 	var d dcvaas.Domain
-	var status string
+	var status, cname string
 	var created, updated int64
 	var issued, expires, deleted sql.NullInt64
 	if err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.CNAMETarget, &status, &d.LastError, &d.IncludeWildcard, &d.KeyType,
-		&created, &updated, &issued, &expires, &deleted); err != nil {
+		&created, &updated, &issued, &expires, &deleted, &cname); err != nil {
 		return nil, err
 	}
-	d.Status = dcvaas.DomainStatus(status)
+	d.Status, d.CNAMEStatus = dcvaas.DomainStatus(status), dcvaas.CNAMEStatus(cname)
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
 	d.LastIssuedAt, d.ExpiresAt, d.DeletedAt = fromNullMicros(issued), fromNullMicros(expires), fromNullMicros(deleted)
 	return &d, nil
@@ -33,10 +33,11 @@ func scanDomain(row interface{ Scan(...any) error }) (*dcvaas.Domain, error) {
 func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Domain) (*dcvaas.Job, error) {
 	now := db.now().UTC()
 	d.ID, d.OrgID, d.Status, d.CreatedAt, d.UpdatedAt = newID(), actor.OrgID, dcvaas.DomainPendingCNAME, now, now
+	d.CNAMEStatus = dcvaas.CNAMEOK
 	var job *dcvaas.Job
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO domains (`+domainColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 'ok')`,
 			d.ID, d.OrgID, d.Name, d.CNAMETarget, string(d.Status), "", d.IncludeWildcard, d.KeyType, micros(now), micros(now)); err != nil {
 			if isUniqueViolation(err) {
 				return dcvaas.Errorf(dcvaas.ECONFLICT, "domain %s already exists in this organization", d.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/dcvaas/dcvaas"
 )
@@ -36,7 +37,7 @@ func (db *DB) insertJob(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, dom
 	if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
 		VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, '', $7, $7, $7)`,
 		j.ID, j.OrgID, j.DomainID, string(j.Type), string(j.Status), j.MaxAttempts, micros(now)); err != nil {
-		return nil, err
+		return nil, openJobConflict(err, jt)
 	}
 	if err := db.audit(ctx, tx, actor, "job.queued", "job", j.ID, map[string]any{"type": j.Type, "domainId": domainID}); err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func (db *DB) RetryJob(ctx context.Context, actor dcvaas.Actor, id string) (*dcv
 		j.Status, j.Attempts, j.RunAt, j.UpdatedAt = dcvaas.JobQueued, 0, now, now
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $1, attempts = 0, run_at = $2, updated_at = $2 WHERE id = $3`,
 			string(j.Status), micros(now), j.ID); err != nil {
-			return err
+			return openJobConflict(err, j.Type)
 		}
 		if err := db.audit(ctx, tx, actor, "job.retried", "job", j.ID, map[string]any{"type": j.Type, "domainId": j.DomainID}); err != nil {
 			return err
@@ -142,4 +143,14 @@ func (db *DB) RetryJob(ctx context.Context, actor dcvaas.Actor, id string) (*dcv
 		return nil
 	})
 	return job, err
+}
+
+// openJobConflict turns the violation of jobs_one_open_renewal (a domain
+// has at most one renewal queued or running; a renewal check may have
+// queued one a moment ago) into ECONFLICT.
+func openJobConflict(err error, jt dcvaas.JobType) error {
+	if isUniqueViolation(err) {
+		return &dcvaas.Error{Code: dcvaas.ECONFLICT, Message: fmt.Sprintf("a %s of this domain is already queued or running", jt), Err: err}
+	}
+	return err
 }

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/domainname"
+	"github.com/dcvaas/dcvaas/metrics"
 	"github.com/dcvaas/dcvaas/sqlstore"
 )
 
@@ -23,7 +25,7 @@ type setting struct {
 	flag, env, def, usage string
 }
 
-var settings = []setting{
+var settings = append([]setting{
 	{"database-url", "DCVAAS_DATABASE_URL", "./data/dcvaas.db", "postgres:// or postgresql:// URL, else an SQLite file path (sqlite:// prefix allowed)"},
 	{"http-addr", "DCVAAS_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on"},
 	{"cors-origins", "DCVAAS_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser"},
@@ -34,7 +36,7 @@ var settings = []setting{
 	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records"},
 	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted"},
 	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight"},
-}
+}, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings)...) // connections.go, jobs.go, acme.go, cron.go
 
 // Config is the validated configuration of a dcvaas process.
 type Config struct {
@@ -49,6 +51,13 @@ type Config struct {
 	VerifyZone      string
 	HardDelete      bool
 	ShutdownTimeout time.Duration
+	Connections     connectionConfig // connections.go
+	Jobs            jobConfig        // jobs.go
+	ACME            acmeConfig       // acme.go
+	Renewal         renewalConfig    // cron.go
+	// Metrics is the process's registry, set by serve (metrics.go); not
+	// a setting. Nil: nothing is measured.
+	Metrics *metrics.Metrics
 }
 
 // KeyFile is where the generated encryption key lives for an SQLite database.
@@ -66,6 +75,11 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 		def := s.def
 		if v := getenv(s.env); v != "" {
 			def = v
+		}
+		if boolSettings[s.env] { // acme.go
+			values[s.env] = &def
+			fs.Var(boolFlag{&def}, s.flag, s.usage+" ("+s.env+")")
+			continue
 		}
 		values[s.env] = fs.String(s.flag, def, s.usage+" ("+s.env+")")
 	}
@@ -129,5 +143,9 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	if c.ShutdownTimeout, err = time.ParseDuration(get("DCVAAS_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		bad("DCVAAS_SHUTDOWN_TIMEOUT", "want a positive duration like 30s, got %q", get("DCVAAS_SHUTDOWN_TIMEOUT"))
 	}
+	c.Connections = parseConnections(get, bad)
+	c.Jobs = parseJobs(get, bad)
+	c.ACME = parseACME(get, getenv, zone, bad)
+	c.Renewal = parseRenewal(get, bad)
 	return c, errors.Join(errs...)
 }

@@ -34,6 +34,8 @@ commands:
   serve       run the API, job workers, scheduler and DNS server
   migrate     apply database migrations and exit
   bootstrap   create an organization, its owner and a first API token
+  keys rotate re-encrypt every secret under DCVAAS_ENCRYPTION_KEY
+  cron run    run the daily renewal check now (--json, --delegation)
   openapi     print the OpenAPI 3.0 document
   version     print the version
 
@@ -56,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, fs, args, getenv, stderr)
 	case "bootstrap":
 		return bootstrap(ctx, fs, args, getenv, stdout, stderr)
+	case "cron":
+		return cronCmd(ctx, fs, args, getenv, stdout, stderr) // cron.go
+	case "keys":
+		return keys(ctx, fs, args, getenv, stdout, stderr)
 	case "openapi":
 		return printOpenAPI(stdout)
 	case "version":

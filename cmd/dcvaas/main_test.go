@@ -31,8 +31,9 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // startServe runs `dcvaas serve` in-process on a free port and returns its
 // base URL; the server stops (gracefully) when the test ends.
-func startServe(t *testing.T, vars map[string]string) string {
+func startServe(t testing.TB, vars map[string]string) string {
 	t.Helper()
+	vars = withTestDefaults(vars) // issuance_test.go
 	addrc := make(chan string, 1)
 	onListen = func(addr string) { addrc <- addr }
 	t.Cleanup(func() { onListen = nil })
@@ -57,7 +58,7 @@ func startServe(t *testing.T, vars map[string]string) string {
 	return ""
 }
 
-func call(t *testing.T, method, url, token string, body any) (int, map[string]any) {
+func call(t testing.TB, method, url, token string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {

@@ -32,9 +32,16 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		return err
 	}
 	defer db.Close()
-	if _, err := keyring(cfg, log); err != nil {
+	kr, err := keyring(cfg, log)
+	if err != nil {
 		return err
 	}
+	cfg.Metrics = newMetrics(db, log) // metrics.go
+	stopMetrics, err := serveMetrics(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	// A single SQLite node counts in memory; PostgreSQL nodes share the
 	// count so the limit holds for the whole cluster.
@@ -52,17 +59,38 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		Clock:       time.Now,
 		Logger:      log,
 		Ready:       db.Ping,
+		Connections: newConnections(cfg, db, kr, log),
+		Keyring:     kr,
+		Metrics:     metricsOnAPI(cfg),
 	})
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           instrument(cfg, handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	issuer, err := newIssuer(cfg, db, kr, log) // acme.go
+	if err != nil {
+		return err
+	}
+	dnsSrv, err := startDNS(cfg, db, log) // acme.go; nil unless the built-in publisher
+	if err != nil {
+		return err
+	}
+	// Deferred, so it stops after the jobs, which may still be validating.
+	defer stopDNS(dnsSrv, cfg.ShutdownTimeout, log)
+	engine, err := newEngine(cfg, db, log, issuer) // jobs.go
+	if err != nil {
+		return err
+	}
+	if err := engine.Start(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		engine.Stop(ctx)
 		return err
 	}
 	log.Info("http listening", "addr", ln.Addr().String(), "database", string(cfg.Dialect), "version", dcvaas.Version)
@@ -74,6 +102,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 
 	select {
 	case err := <-errc:
+		engine.Stop(context.WithoutCancel(ctx))
 		return err
 	case <-ctx.Done():
 	}
@@ -81,9 +110,15 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		engine.Stop(sctx)
 		return err
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	// No request can queue a job any more: let running jobs finish within
+	// what is left of the shutdown timeout; the rest wait for the next start.
+	if err := engine.Stop(sctx); err != nil {
 		return err
 	}
 	log.Info("stopped")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/dcvaas/dcvaas/crypt"
+	"github.com/dcvaas/dcvaas/jobs"
 	"github.com/dcvaas/dcvaas/sqlstore"
 )
 
@@ -17,6 +18,11 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*sqlstore.DB
 		return nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// River's own tables (the job queue) migrate with ours.
+	if err := jobs.Migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -39,7 +45,7 @@ func keyring(cfg *Config, log *slog.Logger) (*crypt.Keyring, error) {
 			log.Warn("DCVAAS_ENCRYPTION_KEY is unset: generated a key file; back it up, or set DCVAAS_ENCRYPTION_KEY", "file", cfg.KeyFile())
 		}
 	}
-	return crypt.NewKeyring(key)
+	return crypt.NewKeyring(key, cfg.Connections.OldKeys...)
 }
 
 // migrate is `dcvaas migrate`.
