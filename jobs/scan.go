@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
+	"golang.org/x/sync/errgroup"
 )
 
 // The renewal check. Once a day (on the cluster's River leader, which runs
@@ -70,7 +71,7 @@ type RenewalConfig struct {
 	// CatchUpAfter: at start, a check is queued when the last successful
 	// one began longer ago than this (default 24h).
 	CatchUpAfter time.Duration
-	// PageSize is how many domains a page of the scan reads (default 1000).
+	// PageSize is how many domains a page of the scan covers (default 5000).
 	PageSize int
 }
 
@@ -97,7 +98,7 @@ func (u utcSchedule) Next(t time.Time) time.Time { return u.s.Next(t.UTC()) }
 
 func (c RenewalConfig) withDefaults() RenewalConfig {
 	setDefault(&c.CatchUpAfter, 24*time.Hour)
-	setDefault(&c.PageSize, 1000)
+	setDefault(&c.PageSize, 5000)
 	return c
 }
 
@@ -260,22 +261,28 @@ func (e *Engine) renewalCheck(ctx context.Context, cause string, inlineARI bool)
 	return run, nil
 }
 
-// scanRenewals is the check's pass over the active domains.
+// scanRenewals is the check's pass over the active domains. Pages are read
+// in order; their writes run on up to writers() transactions at once, which
+// keeps both of PostgreSQL's cores (and the network) busy while the next
+// page is read, and never holds more than that many pages in memory.
 func (e *Engine) scanRenewals(ctx context.Context, run *dcvaas.RenewalRun, inlineARI bool) error {
 	rc := e.cfg.Renewal
 	ari := e.renewalInfo() != nil
+	var mu sync.Mutex // guards run's counts
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.writers())
 	after := ""
-	for {
+	for gctx.Err() == nil {
 		now := e.now().UTC()
-		page, scanned, last, err := e.db.RenewalPage(ctx, after, rc.PageSize, sqlstore.RenewalFilter{Now: now, RenewBefore: rc.RenewBefore, ARI: ari})
+		page, scanned, last, err := e.db.RenewalPage(gctx, after, rc.PageSize, sqlstore.RenewalFilter{Now: now, RenewBefore: rc.RenewBefore, ARI: ari})
 		if err != nil {
-			return fmt.Errorf("read active domains: %w", err)
+			g.Go(func() error { return fmt.Errorf("read active domains: %w", err) })
+			break
 		}
 		if scanned == 0 {
-			return nil
+			break
 		}
 		after = last
-		run.Scanned += scanned
 		var stale []sqlstore.RenewalCandidate
 		var due []sqlstore.RenewalRequest
 		var ask []string
@@ -292,31 +299,48 @@ func (e *Engine) scanRenewals(ctx context.Context, run *dcvaas.RenewalRun, inlin
 				ask = append(ask, c.DomainID)
 			}
 		}
+		mu.Lock()
+		run.Scanned += scanned
 		run.Due += len(due)
 		run.ARIChecks += len(ask)
-		deferred := ask
-		if inlineARI {
-			deferred = nil
-		}
-		queued, err := e.queuePage(ctx, stale, due, deferred)
-		if err != nil {
-			return err
-		}
-		run.Queued += queued
-		run.Skipped += len(due) - queued
-		if inlineARI && len(ask) > 0 {
-			q, failed, err := e.checkRenewalInfo(ctx, ask, run.ID, true)
+		mu.Unlock()
+		g.Go(func() error {
+			deferred := ask
+			if inlineARI {
+				deferred = nil
+			}
+			queued, err := e.queuePage(gctx, stale, due, deferred)
 			if err != nil {
 				return err
 			}
+			var q, failed int
+			if inlineARI && len(ask) > 0 {
+				if q, failed, err = e.checkRenewalInfo(gctx, ask, run.ID, true); err != nil {
+					return err
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			run.Queued += queued + q
+			run.Skipped += len(due) - queued
 			run.Due += q
-			run.Queued += q
 			run.Errors += failed
-		}
-		if scanned < rc.PageSize {
 			return nil
+		})
+		if scanned < rc.PageSize {
+			break
 		}
 	}
+	return g.Wait()
+}
+
+// writers is how many pages of a check are written at once: SQLite has one
+// writer anyway.
+func (e *Engine) writers() int {
+	if e.db.Dialect() == sqlstore.Postgres {
+		return 2
+	}
+	return 1
 }
 
 // dueReason says why the candidate's certificate is due at now ("ari",

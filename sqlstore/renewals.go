@@ -9,11 +9,10 @@ import (
 	"github.com/dcvaas/dcvaas"
 )
 
-// The renewal check (package jobs) streams the active domains page by page
-// in id order over domains_active, decides each one from its row, and
-// queues the due renewals of a page in one transaction. Every method here
-// works on whole pages: one statement per page on PostgreSQL (arrays
-// through unnest), one transaction of prepared statements on SQLite.
+// The renewal check (package jobs) walks the active domains page by page
+// in id order over domains_active (keyset pagination: memory stays bounded
+// and no page costs more than the first), decides each candidate from its
+// row, and queues a page's renewals in one transaction (renewaljobs.go).
 
 // RenewalCandidate is an active domain as the renewal check sees it.
 type RenewalCandidate struct {

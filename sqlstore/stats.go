@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -15,25 +16,21 @@ func (db *DB) FleetStats(ctx context.Context, now time.Time, horizons ...time.Du
 	s := &dcvaas.FleetStats{At: now, Jobs: map[dcvaas.JobType]map[dcvaas.JobStatus]int{},
 		Domains: map[dcvaas.DomainStatus]int{}, Expiring: map[time.Duration]int{}}
 
-	// Succeeded jobs pile up for ever; only open ones and dead letters are
-	// counted (jobs_open_by_type), the rest are counters of the workers.
-	rows, err := db.read.QueryContext(ctx, `SELECT type, status, COUNT(*) FROM jobs
-		WHERE status IN ('queued', 'running', 'failed') GROUP BY type, status`)
+	// Dead letters by type (jobs_failed); queued and running jobs are
+	// counted in the queue below. Succeeded ones pile up for ever and are
+	// the workers' counters.
+	rows, err := db.read.QueryContext(ctx, `SELECT type, COUNT(*) FROM jobs WHERE status = 'failed' GROUP BY type`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var typ, status string
+		var typ string
 		var n int
-		if err := rows.Scan(&typ, &status, &n); err != nil {
+		if err := rows.Scan(&typ, &n); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		jt := dcvaas.JobType(typ)
-		if s.Jobs[jt] == nil {
-			s.Jobs[jt] = map[dcvaas.JobStatus]int{}
-		}
-		s.Jobs[jt][dcvaas.JobStatus(status)] = n
+		addJobs(s, dcvaas.JobType(typ), dcvaas.JobFailed, n)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
@@ -76,9 +73,11 @@ func (db *DB) FleetStats(ctx context.Context, now time.Time, horizons ...time.Du
 		return nil, err
 	}
 
-	// The queue is River's table: absent where River was never migrated.
-	rows, err = db.read.QueryContext(ctx, `SELECT state, COUNT(*) FROM river_job
-		WHERE state IN ('available', 'scheduled', 'retryable', 'running') GROUP BY state`)
+	// The queue is River's table (absent where River was never migrated),
+	// read through its index on state. A job queued or running has one
+	// live queue entry, whose kind is the job's type.
+	rows, err = db.read.QueryContext(ctx, `SELECT kind, state, COUNT(*) FROM river_job
+		WHERE state IN ('available', 'scheduled', 'retryable', 'running') GROUP BY kind, state`)
 	if err != nil {
 		db.log.DebugContext(ctx, "queue depth unknown", "err", err)
 		return s, nil
@@ -86,12 +85,27 @@ func (db *DB) FleetStats(ctx context.Context, now time.Time, horizons ...time.Du
 	defer rows.Close()
 	s.Queue = map[string]int{}
 	for rows.Next() {
-		var state string
+		var kind, state string
 		var n int
-		if err := rows.Scan(&state, &n); err != nil {
+		if err := rows.Scan(&kind, &state, &n); err != nil {
 			return nil, err
 		}
-		s.Queue[state] = n
+		s.Queue[state] += n
+		status := dcvaas.JobQueued
+		if state == "running" {
+			status = dcvaas.JobRunning
+		}
+		if slices.Contains(dcvaas.JobTypes, dcvaas.JobType(kind)) {
+			addJobs(s, dcvaas.JobType(kind), status, n)
+		}
 	}
 	return s, rows.Err()
+}
+
+// addJobs is s.Jobs[jt][st] += n.
+func addJobs(s *dcvaas.FleetStats, jt dcvaas.JobType, st dcvaas.JobStatus, n int) {
+	if s.Jobs[jt] == nil {
+		s.Jobs[jt] = map[dcvaas.JobStatus]int{}
+	}
+	s.Jobs[jt][st] += n
 }
