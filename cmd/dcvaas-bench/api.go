@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"github.com/dcvaas/dcvaas/benchdoc"
 	"io"
 	"log/slog"
 	"net"
@@ -76,7 +77,7 @@ func apiBench(ctx context.Context, args []string) error {
 	}
 	fmt.Print(out.String())
 	if *write != "" {
-		return replaceSection(*write, "## HTTP API", out.String())
+		return benchdoc.ReplaceSection(*write, "## HTTP API", out.String())
 	}
 	return nil
 }
@@ -204,27 +205,4 @@ func freshDatabase(dialect sqlstore.Dialect) (string, func(), error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
-}
-
-// replaceSection replaces the body under heading (up to the next "## ") in
-// the markdown file, or appends the section.
-func replaceSection(path, heading, body string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	doc := string(raw)
-	section := heading + "\n\n" + body
-	start := strings.Index(doc, heading+"\n")
-	if start < 0 {
-		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
-			doc = strings.TrimRight(doc, "\n") + "\n\n"
-		}
-		return os.WriteFile(path, []byte(doc+section), 0o644)
-	}
-	end := len(doc)
-	if next := strings.Index(doc[start+len(heading):], "\n## "); next >= 0 {
-		end = start + len(heading) + next + 1
-	}
-	return os.WriteFile(path, []byte(doc[:start]+section+doc[end:]), 0o644)
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/dcvaas/dcvaas/benchdoc"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func BenchmarkIssuance(b *testing.B) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join("..", "..", path) // from the module's root, not the package's
 		}
-		if err := replaceDocSection(path, "## Issuance", doc.String()); err != nil {
+		if err := benchdoc.ReplaceSection(path, "## Issuance", doc.String()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -316,27 +317,4 @@ func envInt(name string, def int) int {
 		return def
 	}
 	return n
-}
-
-// replaceDocSection replaces the body under heading (up to the next "## ")
-// in the markdown file, or appends the section.
-func replaceDocSection(path, heading, body string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	doc := string(raw)
-	section := heading + "\n\n" + body
-	start := strings.Index(doc, heading+"\n")
-	if start < 0 {
-		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
-			doc = strings.TrimRight(doc, "\n") + "\n\n"
-		}
-		return os.WriteFile(path, []byte(doc+section), 0o644)
-	}
-	end := len(doc)
-	if next := strings.Index(doc[start+len(heading):], "\n## "); next >= 0 {
-		end = start + len(heading) + next + 1
-	}
-	return os.WriteFile(path, []byte(doc[:start]+section+doc[end:]), 0o644)
 }
