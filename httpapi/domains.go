@@ -73,7 +73,14 @@ type domainListOutput struct {
 }
 
 func (s *server) listDomains(ctx context.Context, in *listDomainsInput) (*domainListOutput, error) {
-	ds, total, err := s.store.ListDomains(ctx, actorFrom(ctx).OrgID, dcvaas.DomainFilter{
+	key := listKey{orgID: actorFrom(ctx).OrgID, status: in.Status, limit: in.Limit, offset: in.Offset}
+	gen, cacheable := s.changes()
+	if cacheable {
+		if b, ok := s.lists.Get(gen, key); ok {
+			return &domainListOutput{Body: domainList{encoded: b}}, nil
+		}
+	}
+	ds, total, err := s.store.ListDomains(ctx, key.orgID, dcvaas.DomainFilter{
 		Status: dcvaas.DomainStatus(in.Status),
 		Page:   page(in.Limit, in.Offset),
 	})
@@ -81,7 +88,14 @@ func (s *server) listDomains(ctx context.Context, in *listDomainsInput) (*domain
 		return nil, err
 	}
 	items := convert(ds, func(d *dcvaas.Domain) domain { return toDomain(d, nil) })
-	return &domainListOutput{Body: domainList{Items: items, Total: total, Limit: in.Limit, Offset: in.Offset}}, nil
+	body := domainList{Items: items, Total: total, Limit: in.Limit, Offset: in.Offset}
+	if cacheable {
+		if body.encoded, err = encode(body); err != nil {
+			return nil, err
+		}
+		s.lists.Put(gen, key, body.encoded)
+	}
+	return &domainListOutput{Body: body}, nil
 }
 
 type domainIDInput struct {

@@ -20,6 +20,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/crypt"
+	"github.com/dcvaas/dcvaas/gencache"
 )
 
 // apiVersion is the version of the API contract in the OpenAPI document.
@@ -74,6 +75,8 @@ type server struct {
 
 	api     huma.API
 	touches touchThrottle
+	// lists keeps encoded domain list pages while the store is unchanged.
+	lists *gencache.Cache[listKey, []byte]
 	// openapi is the 3.0.3 document served at /openapi.json.
 	openapi []byte
 }
@@ -93,6 +96,7 @@ func NewServer(deps Deps) http.Handler {
 		connections: deps.Connections,
 		keyring:     deps.Keyring,
 		metrics:     deps.Metrics,
+		lists:       newListCache(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -130,6 +134,7 @@ func newAPI(mux *http.ServeMux) huma.API {
 	cfg := huma.DefaultConfig("dcvaas", apiVersion)
 	cfg.OpenAPIPath, cfg.DocsPath, cfg.SchemasPath = "", "", ""
 	cfg.CreateHooks = nil
+	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	cfg.RejectUnknownQueryParameters = true
 	cfg.Transformers = []huma.Transformer{fillProblem}
 	cfg.OnAddOperation = append(cfg.OnAddOperation, documentHeaders)

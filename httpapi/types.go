@@ -68,6 +68,8 @@ type domainList struct {
 	Total  int      `json:"total"`
 	Limit  int      `json:"limit"`
 	Offset int      `json:"offset"`
+	// encoded, when set, is this page's JSON, sent instead (listcache.go).
+	encoded []byte
 }
 
 type job struct {

@@ -24,7 +24,7 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, action,
 	if err != nil {
 		return fmt.Errorf("audit details: %w", err)
 	}
-	_, err = db.txExec(ctx, tx, `INSERT INTO audit_logs
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_logs
 		(id, org_id, user_id, token_id, action, entity_type, entity_id, details, ip, user_agent, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		newID(), actor.OrgID, actor.UserID, actor.TokenID, action, entityType, entityID,

@@ -49,13 +49,21 @@ type DB struct {
 	// SQLite has one writer at a time and a pool would only queue on locks.
 	write *sql.DB
 	// read serves plain queries; on SQLite (WAL) readers run beside the
-	// writer, through prepared statements (pgx caches its own on PostgreSQL).
-	read     reader
+	// writer. Both SQLite pools cache compiled statements (sqliteconn.go);
+	// pgx caches prepared statements itself.
+	read     *sql.DB
 	now      dcvaas.Clock
 	log      *slog.Logger
 	enqueuer Enqueuer
-	// txStmts holds prepared statements of the write connection (txstmt.go).
-	txStmts  txStmtCache
+	// committer groups SQLite transactions into shared commits (groupcommit.go).
+	committer committer
+	// cache answers hot reads on SQLite while nothing changed (readcache.go);
+	// nil on PostgreSQL.
+	cache *readCache
+	// stopWatch ends watchDataVersion and waits for it.
+	stopWatch func()
+	// takes combines concurrent rate-limit counts of one key (ratelimit.go).
+	takes    takeCombiner
 	migrated bool
 }
 
@@ -99,19 +107,23 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		}
 		// _txlock=immediate takes the write lock at BEGIN, so two writers
 		// queue on busy_timeout instead of failing to upgrade mid-transaction.
-		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
-		if db.write, err = sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_txlock=immediate"); err != nil {
-			return nil, err
-		}
-		db.write.SetMaxOpenConns(1)
-		read, err := sql.Open("sqlite", "file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)")
+		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
+		db.cache = newReadCache()
+		writer, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_txlock=immediate", db.cache.committed, identityTables...)
 		if err != nil {
-			db.write.Close()
 			return nil, err
 		}
-		read.SetMaxOpenConns(8)
-		read.SetMaxIdleConns(8)
-		db.read = newStmtCache(read)
+		reader, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", nil)
+		if err != nil {
+			return nil, err
+		}
+		db.write, db.read = sql.OpenDB(writer), sql.OpenDB(reader)
+		db.write.SetMaxOpenConns(1)
+		// Connections are never closed for idleness: each holds its
+		// compiled statements.
+		db.write.SetMaxIdleConns(1)
+		db.read.SetMaxOpenConns(8)
+		db.read.SetMaxIdleConns(8)
 	case Postgres:
 		if db.write, err = sql.Open("pgx", dsn); err != nil {
 			return nil, err
@@ -123,6 +135,14 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s: %w", dialect, err)
+	}
+	if db.cache != nil {
+		// Only now: the writer's first connection has put the file in WAL
+		// mode, which a reader opening alongside it would find locked.
+		watch, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); db.watchDataVersion(watch, db.read) }()
+		db.stopWatch = func() { cancel(); <-done }
 	}
 	return db, nil
 }
@@ -138,6 +158,9 @@ func (db *DB) SetEnqueuer(e Enqueuer) { db.enqueuer = e }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.stopWatch != nil {
+		db.stopWatch()
+	}
 	err := db.write.Close()
 	if db.dialect == SQLite {
 		err = errors.Join(err, db.read.Close())
@@ -191,26 +214,6 @@ func (db *DB) Ping(ctx context.Context) error {
 		return dcvaas.Errorf(dcvaas.EUNAVAILABLE, "database migrations pending")
 	}
 	return nil
-}
-
-// reader is the read pool: *sql.DB, or *stmtCache over one.
-type reader interface {
-	querier
-	PingContext(ctx context.Context) error
-	Close() error
-}
-
-// inTx runs fn in a transaction on the writer, committing when fn returns nil.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // micros and fromMicros convert between time.Time and the stored BIGINT.

@@ -75,7 +75,7 @@ func (db *DB) StartJobs(ctx context.Context, claims []JobClaim) ([]StartedJob, e
 		}
 	} else if err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range claims {
-			j, err := scanJob(db.txQueryRow(ctx, tx, `UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $1
+			j, err := scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $1
 				WHERE id = $2 AND queue_job_id = $3 AND status = 'queued' RETURNING `+jobColumns, now, c.JobID, c.QueueJobID))
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
@@ -157,7 +157,7 @@ func (db *DB) SucceedJobs(ctx context.Context, ss []JobSuccess) ([]bool, error) 
 				result = sql.NullString{String: string(s.Result), Valid: true}
 			}
 			var orgID, typ, domainID string
-			err := db.txQueryRow(ctx, tx, `UPDATE jobs SET status = 'succeeded', result = $1, last_error = '', updated_at = $2
+			err := tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'succeeded', result = $1, last_error = '', updated_at = $2
 				WHERE id = $3 AND status = 'running' AND queue_job_id = $4 AND attempts = $5 RETURNING org_id, type, domain_id`,
 				result, now, s.JobID, s.Lease.QueueJobID, s.Lease.Attempt).Scan(&orgID, &typ, &domainID)
 			if errors.Is(err, sql.ErrNoRows) {

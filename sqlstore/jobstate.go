@@ -21,7 +21,7 @@ import (
 // is currently allowed to run it (0 when none was recorded). ENOTFOUND when
 // the job is gone, e.g. with its hard-deleted domain.
 func (db *DB) LockJob(ctx context.Context, tx *sql.Tx, id string) (*dcvaas.Job, int64, error) {
-	row := db.txQueryRow(ctx, tx, `SELECT `+jobColumns+`, COALESCE(queue_job_id, 0) FROM jobs WHERE id = $1`+db.dialect.forUpdate(), id)
+	row := tx.QueryRowContext(ctx, `SELECT `+jobColumns+`, COALESCE(queue_job_id, 0) FROM jobs WHERE id = $1`+db.dialect.forUpdate(), id)
 	var queueID int64
 	j, err := scanJob(scanFunc(func(dest ...any) error { return row.Scan(append(dest, &queueID)...) }))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -44,7 +44,7 @@ func (db *DB) JobDomain(ctx context.Context, tx *sql.Tx, jobID string, lock bool
 	if lock {
 		query += db.dialect.forUpdate()
 	}
-	d, err := scanDomain(db.txQueryRow(ctx, tx, query, jobID))
+	d, err := scanDomain(tx.QueryRowContext(ctx, query, jobID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dcvaas.Errorf(dcvaas.ENOTFOUND, "domain not found")
 	}
@@ -81,7 +81,7 @@ func (db *DB) SaveJob(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, queueJobID
 		query += ` AND status = 'running' AND queue_job_id = $10 AND attempts = $11`
 		args = append(args, lease.QueueJobID, lease.Attempt)
 	}
-	res, err := db.txExec(ctx, tx, query, args...)
+	res, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,15 @@ func (db *DB) findMembership(ctx context.Context, q querier, userID, orgID strin
 
 // FindMembership implements dcvaas.OrgStore.
 func (db *DB) FindMembership(ctx context.Context, userID, orgID string) (*dcvaas.Organization, error) {
-	return db.findMembership(ctx, db.read, userID, orgID)
+	o, gen, ok := db.cachedMembership(userID, orgID)
+	if ok {
+		return o, nil
+	}
+	o, err := db.findMembership(ctx, db.read, userID, orgID)
+	if err == nil {
+		db.cacheMembership(gen, userID, orgID, o)
+	}
+	return o, err
 }
 
 // UpdateOrganization implements dcvaas.OrgStore.

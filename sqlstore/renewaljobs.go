@@ -49,7 +49,7 @@ func (db *DB) OpenRenewals(ctx context.Context, tx *sql.Tx, domainIDs []string) 
 			for i, id := range chunk {
 				args[i] = id
 			}
-			rows, err = db.txQuery(ctx, tx, q+` IN (`+valueRows(len(chunk), "?")+`)`, args...)
+			rows, err = tx.QueryContext(ctx, q+` IN (`+valueRows(len(chunk), "?")+`)`, args...)
 		}
 		if err != nil {
 			return nil, err
@@ -132,7 +132,7 @@ func (db *DB) InsertRenewalJobs(ctx context.Context, tx *sql.Tx, reqs []RenewalR
 			for i, j := range chunk {
 				args = append(args, j.ID, j.OrgID, j.DomainID, j.MaxAttempts, micros(j.RunAt), micros(j.CreatedAt), micros(j.CreatedAt), queueIDs[start+i])
 			}
-			if err := collect(db.txQuery(ctx, tx, `INSERT INTO jobs (`+jobColumns+`, queue_job_id) VALUES `+
+			if err := collect(tx.QueryContext(ctx, `INSERT INTO jobs (`+jobColumns+`, queue_job_id) VALUES `+
 				valueRows(len(chunk), "(?, ?, ?, 'renewal', 'queued', 0, ?, NULL, '', ?, ?, ?, ?)")+
 				` ON CONFLICT DO NOTHING RETURNING id`, args...)); err != nil {
 				return nil, err
@@ -187,14 +187,6 @@ func (db *DB) chunks(n int) iter.Seq2[int, int] {
 	}
 }
 
-// txQuery is txExec for a query that returns rows.
-func (db *DB) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	if st := db.cachedStmt(query); st != nil {
-		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
-	return tx.QueryContext(ctx, query, args...)
-}
-
 // valueRows repeats row n times: a multi-row VALUES (or IN) list for
 // SQLite. Its placeholders are bare "?" (bound in order): SQLite keeps
 // "$n" and "?n" in a list it searches for each one, which makes a
@@ -243,7 +235,7 @@ func (db *DB) auditMany(ctx context.Context, tx *sql.Tx, rows []auditRow) error 
 				}
 				args = append(args, newID(), r.OrgID, r.Action, r.EntityType, r.EntityID, string(raw), now)
 			}
-			if _, err := db.txExec(ctx, tx, `INSERT INTO audit_logs
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_logs
 				(id, org_id, user_id, token_id, action, entity_type, entity_id, details, ip, user_agent, created_at) VALUES `+
 				valueRows(len(chunk), "(?, ?, '', '', ?, ?, ?, ?, '', '', ?)"), args...); err != nil {
 				return err

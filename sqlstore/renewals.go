@@ -179,7 +179,7 @@ func (db *DB) SaveRenewalInfo(ctx context.Context, tx *sql.Tx, cs []RenewalCandi
 		return err
 	}
 	for _, c := range cs {
-		if _, err := db.txExec(ctx, tx, `UPDATE domains SET cert_not_before = $1, renewal_info_for = $2,
+		if _, err := tx.ExecContext(ctx, `UPDATE domains SET cert_not_before = $1, renewal_info_for = $2,
 			ari_start = NULL, ari_end = NULL, ari_explanation = '', ari_next_check = 0
 			WHERE id = $3 AND expires_at = $2`, nullMicros(c.NotBefore), micros(*c.NotAfter), c.DomainID); err != nil {
 			return err
@@ -268,7 +268,7 @@ func (db *DB) LastRenewalRun(ctx context.Context, status dcvaas.RenewalRunStatus
 // LockDomain reads a domain by id alone under a row lock inside tx, also
 // when soft-deleted (DeletedAt set). ENOTFOUND when it is gone.
 func (db *DB) LockDomain(ctx context.Context, tx *sql.Tx, id string) (*dcvaas.Domain, error) {
-	d, err := scanDomain(db.txQueryRow(ctx, tx, `SELECT `+domainColumns+` FROM domains WHERE id = $1`+db.dialect.forUpdate(), id))
+	d, err := scanDomain(tx.QueryRowContext(ctx, `SELECT `+domainColumns+` FROM domains WHERE id = $1`+db.dialect.forUpdate(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dcvaas.Errorf(dcvaas.ENOTFOUND, "domain not found")
 	}
@@ -289,7 +289,7 @@ func (db *DB) DomainByID(ctx context.Context, id string) (*dcvaas.Domain, error)
 // and writes the audit entry action (none when empty), inside tx.
 func (db *DB) SaveDelegation(ctx context.Context, tx *sql.Tx, d *dcvaas.Domain, action string, details map[string]any) error {
 	d.UpdatedAt = db.now().UTC()
-	if _, err := db.txExec(ctx, tx, `UPDATE domains SET cname_status = $1, last_error = $2, updated_at = $3 WHERE id = $4`,
+	if _, err := tx.ExecContext(ctx, `UPDATE domains SET cname_status = $1, last_error = $2, updated_at = $3 WHERE id = $4`,
 		string(d.CNAMEStatus), d.LastError, micros(d.UpdatedAt), d.ID); err != nil {
 		return err
 	}

@@ -35,6 +35,10 @@ func (db *DB) CreateToken(ctx context.Context, actor dcvaas.Actor, t *dcvaas.Tok
 
 // Authenticate implements dcvaas.TokenStore.
 func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dcvaas.Authenticated, error) {
+	a, gen, ok := db.cachedAuth(hash, now)
+	if ok {
+		return a, nil
+	}
 	var t dcvaas.Token
 	var role, memberRole string
 	var created int64
@@ -50,7 +54,9 @@ func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dc
 		return nil, err
 	}
 	t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
-	return &dcvaas.Authenticated{Token: &t, MemberRole: dcvaas.MemberRole(memberRole)}, nil
+	a = &dcvaas.Authenticated{Token: &t, MemberRole: dcvaas.MemberRole(memberRole)}
+	db.cacheAuth(gen, hash, a)
+	return a, nil
 }
 
 // TouchToken implements dcvaas.TokenStore. It is not audited: it records a

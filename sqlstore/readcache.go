@@ -1,0 +1,158 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"sync/atomic"
+	"time"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/gencache"
+)
+
+// readCache counts the changes of an SQLite database, for answers kept
+// while nothing they depend on changed. Two counts:
+//
+//   - gen: every commit. The store's write pool reports each one
+//     (sqliteconn.go), whoever made it in this process: the store, River or
+//     the job engine. SQLite has no other node, so "unchanged" is known
+//     exactly; Changes hands it to the API's cache of domain list pages.
+//   - identity: commits that changed a row of identityTables, which decide
+//     who a token is (the API's hottest read) and the organization
+//     defaults read with it. The write pool's pre-update hook sees every
+//     row change, whatever statement made it. Counted apart from gen so
+//     that a busy stream of other writes (domains, jobs) leaves these
+//     answers cached.
+//
+// Another process writing the same file (dcvaas bootstrap, cron run, keys
+// rotate) moves both, noticed by polling SQLite's data_version within
+// dataVersionPoll.
+//
+// PostgreSQL has no such cache: other nodes write the same database.
+type readCache struct {
+	gen      atomic.Uint64
+	identity atomic.Uint64
+	auth     *gencache.Cache[string, dcvaas.Authenticated]
+	orgs     *gencache.Cache[membershipKey, dcvaas.Organization]
+}
+
+type membershipKey struct{ userID, orgID string }
+
+// maxCachedTokens bounds the tokens remembered between two changes.
+const maxCachedTokens = 10000
+
+// dataVersionPoll is how often another process's commits are looked for.
+const dataVersionPoll = 250 * time.Millisecond
+
+func newReadCache() *readCache {
+	return &readCache{
+		auth: gencache.New[string, dcvaas.Authenticated](maxCachedTokens),
+		orgs: gencache.New[membershipKey, dcvaas.Organization](maxCachedTokens),
+	}
+}
+
+// identityTables are the tables the identity count watches.
+var identityTables = []string{"api_tokens", "organization_members", "organizations", "users"}
+
+// committed is the write pool's onCommit.
+func (c *readCache) committed(identity bool) {
+	if identity {
+		c.identity.Add(1)
+	}
+	c.gen.Add(1)
+}
+
+// Changes returns a number that grows with every change to the database,
+// for callers that keep answers of their own (gencache); ok is false on
+// PostgreSQL, whose changes another node can make unseen.
+func (db *DB) Changes() (gen uint64, ok bool) {
+	if db.cache == nil {
+		return 0, false
+	}
+	return db.cache.gen.Load(), true
+}
+
+// cachedAuth returns the cached authentication of a token hash, if it is
+// current and the token has not expired since, and the generation to file
+// a fresh answer under.
+func (db *DB) cachedAuth(hash string, now time.Time) (*dcvaas.Authenticated, uint64, bool) {
+	if db.cache == nil {
+		return nil, 0, false
+	}
+	gen := db.cache.identity.Load()
+	a, ok := db.cache.auth.Get(gen, hash)
+	if !ok || (a.Token.ExpiresAt != nil && !a.Token.ExpiresAt.After(now)) {
+		return nil, gen, false
+	}
+	// A copy: the caller owns what it gets.
+	t := *a.Token
+	return &dcvaas.Authenticated{Token: &t, MemberRole: a.MemberRole}, gen, true
+}
+
+func (db *DB) cacheAuth(gen uint64, hash string, a *dcvaas.Authenticated) {
+	if db.cache != nil {
+		t := *a.Token
+		db.cache.auth.Put(gen, hash, dcvaas.Authenticated{Token: &t, MemberRole: a.MemberRole})
+	}
+}
+
+// cachedMembership is cachedAuth for FindMembership.
+func (db *DB) cachedMembership(userID, orgID string) (*dcvaas.Organization, uint64, bool) {
+	if db.cache == nil {
+		return nil, 0, false
+	}
+	gen := db.cache.identity.Load()
+	o, ok := db.cache.orgs.Get(gen, membershipKey{userID, orgID})
+	if !ok {
+		return nil, gen, false
+	}
+	return copyOrg(o), gen, true
+}
+
+func (db *DB) cacheMembership(gen uint64, userID, orgID string, o *dcvaas.Organization) {
+	if db.cache != nil {
+		db.cache.orgs.Put(gen, membershipKey{userID, orgID}, *copyOrg(*o))
+	}
+}
+
+// copyOrg copies o deeply enough that neither copy's changes reach the other.
+func copyOrg(o dcvaas.Organization) *dcvaas.Organization {
+	if w := o.Settings.DefaultIncludeWildcard; w != nil {
+		v := *w
+		o.Settings.DefaultIncludeWildcard = &v
+	}
+	return &o
+}
+
+// watchDataVersion bumps the change counts when another process commits to
+// the database file, until ctx ends. It holds one read connection: SQLite's
+// data_version is per connection. Our own commits move it too; counting
+// them twice only costs a cache miss.
+func (db *DB) watchDataVersion(ctx context.Context, read *sql.DB) {
+	conn, err := read.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	var last int64
+	t := time.NewTicker(dataVersionPoll)
+	defer t.Stop()
+	for {
+		var v int64
+		if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			db.log.Warn("cannot read SQLite data_version", "err", err)
+			db.cache.committed(true)
+		} else if v != last {
+			last = v
+			db.cache.committed(true)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
