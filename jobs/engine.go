@@ -75,7 +75,8 @@ type Config struct {
 	Observer Observer
 
 	// RetryBackoff is the wait before the first retry of a failed job
-	// (default 1m); it doubles per attempt up to an hour, ±20% jitter.
+	// (default 1m); it doubles per attempt up to an hour, ±20% jitter. An
+	// error carrying a later acme.RetryAt waits until then (retryDelay).
 	RetryBackoff time.Duration
 	// DNSCheckIntervals are the waits after successive "not there yet"
 	// answers (default 1, 2, 5, 10, 30, 60 minutes; the last repeats).
@@ -247,7 +248,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
-	e.log.Info("job engine started", "workers", e.cfg.Workers, "resolvers", e.resolver.Servers(),
+	// River's client id is what river_job.attempted_by records: it ties a
+	// job's attempts to this node's logs.
+	e.log.Info("job engine started", "riverClientId", e.client.ID(), "workers", e.cfg.Workers, "resolvers", e.resolver.Servers(),
 		"rescueAfter", e.cfg.RescueAfter.String(), "dnsCheckWindow", e.cfg.DNSCheckWindow.String())
 	e.catchUp(ctx) // scan.go: a missed renewal check runs now
 	return nil

@@ -12,10 +12,11 @@ import (
 // Issue must be idempotent (a crash after the work and before the outcome
 // is recorded runs it again): no second order while one is pending, "already
 // active" is success. It stores the certificate and moves the domain to
-// active itself. The result is kept as the job's result; an error is a failed
-// attempt, retried with backoff, and its message — a *dcvaas.Error's, or
-// "internal error" for any other — becomes the job's and domain's lastError.
-// A dcvaas.EINVALID error fails the job at once.
+// active itself. The result is kept as the job's result. An error is a
+// failed attempt, retried with backoff, or when acme.RetryAt(err) names a
+// later time (a CA's Retry-After) then; its message — a *dcvaas.Error's, or
+// "internal error" for any other — becomes the job's and domain's
+// lastError. A dcvaas.EINVALID error fails the job at once.
 type Issuer interface {
 	Issue(ctx context.Context, d *dcvaas.Domain, renewal bool) (result any, err error)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,13 +25,7 @@ const migrateLockKey = 0x6463766161737276
 // Migrate applies River's own migrations (its river_job, river_leader, …
 // tables) to the store's database. Call it after db.Migrate, before New.
 func Migrate(ctx context.Context, db *sqlstore.DB) error {
-	var driver riverdriver.Driver[*sql.Tx]
-	if db.Dialect() == sqlstore.SQLite {
-		driver = riversqlite.New(db.SQL())
-	} else {
-		driver = riverdatabasesql.New(db.SQL())
-	}
-	m, err := rivermigrate.New(driver, nil)
+	m, err := migrator(db)
 	if err != nil {
 		return fmt.Errorf("river migrations: %w", err)
 	}
@@ -54,6 +49,51 @@ func Migrate(ctx context.Context, db *sqlstore.DB) error {
 		return fmt.Errorf("river migrations: %w", err)
 	}
 	return nil
+}
+
+// migrator is River's migrator for the store's database. Its driver has no
+// LISTEN connection: migrations and their checks need none.
+func migrator(db *sqlstore.DB) (*rivermigrate.Migrator[*sql.Tx], error) {
+	var driver riverdriver.Driver[*sql.Tx]
+	if db.Dialect() == sqlstore.SQLite {
+		driver = riversqlite.New(db.SQL())
+	} else {
+		driver = riverdatabasesql.New(db.SQL())
+	}
+	return rivermigrate.New(driver, nil)
+}
+
+// MigrationCheck returns a readiness check (GET /readyz) that fails while
+// River's migrations are not all applied to the store's database: a node
+// whose queue tables are missing or behind — a database restored from an
+// old backup, rolled back by an older binary, or swapped underneath —
+// would take domains whose jobs never run.
+//
+// The check is one indexed query (River's own Validate runs several in a
+// transaction, on SQLite the one write connection): the highest applied
+// version of River's main migration line against the newest this binary
+// knows. Migrations apply in order, so the highest tells the rest; a
+// database migrated further by a newer binary counts as ready.
+func MigrationCheck(db *sqlstore.DB) (func(context.Context) error, error) {
+	m, err := migrator(db)
+	if err != nil {
+		return nil, fmt.Errorf("river migrations: %w", err)
+	}
+	all := m.AllVersions()
+	want := all[len(all)-1].Version
+	return func(ctx context.Context) error {
+		var have int
+		err := db.SQL().QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM river_migration WHERE line = 'main'`).Scan(&have)
+		if err != nil {
+			// Typically: no river_migration table (or one from before River
+			// had migration lines).
+			return &dcvaas.Error{Code: dcvaas.EUNAVAILABLE, Message: "job queue migrations not applied", Err: err}
+		}
+		if have < want {
+			return dcvaas.Errorf(dcvaas.EUNAVAILABLE, "job queue migrations pending (version %d of %d applied)", have, want)
+		}
+		return nil
+	}, nil
 }
 
 // listenerPool opens a small pgx pool with exactly the settings (host,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/acme"
 	"github.com/riverqueue/river"
 )
 
@@ -41,6 +42,10 @@ type outcome struct {
 	// apply makes the success's own state changes (domain → issuing, the
 	// next job) in the transaction that records it.
 	apply func(ctx context.Context, tx *sql.Tx, r *run) error
+	// retryAt, for kindRetry, is when the error said trying again makes
+	// sense (a CA's Retry-After, every CA backing off): the next attempt
+	// waits at least until then (retryDelay).
+	retryAt time.Time
 }
 
 // touchesDomain says whether recording the outcome may change the domain,
@@ -60,7 +65,8 @@ func (e *Engine) retryErr(ctx context.Context, r *run, err error) outcome {
 	if dcvaas.ErrorCode(err) == dcvaas.EINVALID {
 		kind = kindFail
 	}
-	return outcome{kind: kind, msg: dcvaas.ErrorMessage(err)}
+	at, _ := acme.RetryAt(err)
+	return outcome{kind: kind, msg: dcvaas.ErrorMessage(err), retryAt: at}
 }
 
 // record writes the outcome into the jobs row, its audit entry, the
@@ -113,7 +119,10 @@ func (e *Engine) record(ctx context.Context, tx *sql.Tx, r *run, out outcome) er
 		}
 
 	case kindRetry:
-		if err := e.reschedule(ctx, tx, r, r.ref, e.backoff.Delay(j.Attempts), out.msg, base, "error", now); err != nil {
+		if !out.retryAt.IsZero() {
+			base["retryAfter"] = out.retryAt.UTC().Format(time.RFC3339)
+		}
+		if err := e.reschedule(ctx, tx, r, r.ref, e.retryDelay(j.Attempts, out.retryAt, now), out.msg, base, "error", now); err != nil {
 			return err
 		}
 		if err := e.setDomainError(ctx, tx, d, out.msg); err != nil {

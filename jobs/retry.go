@@ -39,6 +39,39 @@ func (b Backoff) NextRetry(job *rivertype.JobRow) time.Time {
 	return time.Now().Add(b.Delay(job.Attempt))
 }
 
+// maxCAWait bounds how far out a CA's "try again then" may push a retry (as
+// maxARIRetry bounds its renewal-info Retry-After): a bogus date must not
+// park a job for good.
+const maxCAWait = 7 * 24 * time.Hour
+
+// retryDelay is the wait after the attempt-th failure of a job whose error
+// may say when trying again makes sense (retryAt: a CA's Retry-After, the
+// end of a rate-limit window, every allowed CA backing off; zero when it
+// does not say).
+//
+// The later of the two wins. Retrying before the CA's time only spends an
+// attempt on a certain refusal (and, at Let's Encrypt, counts against the
+// limit again); retrying before our own backoff when the CA's time is
+// sooner would defeat the backoff that paces failures the CA did not time
+// (a half-broken CA saying "retry in 1s" on every request). A CA's time
+// gets a small jitter of its own, only ever later — up to a tenth of the
+// wait, at most a minute — so that the many jobs one rate limit held back
+// do not all return in the same second; the backoff already has its jitter.
+func (e *Engine) retryDelay(attempt int, retryAt, now time.Time) time.Duration {
+	d := e.backoff.Delay(attempt)
+	if retryAt.IsZero() {
+		return d
+	}
+	wait := min(retryAt.Sub(now), maxCAWait)
+	if wait <= d {
+		return d
+	}
+	if j := min(wait/10, time.Minute); j > 0 {
+		wait += rand.N(j)
+	}
+	return wait
+}
+
 // defaultCheckIntervals is how long dns_check waits after the n-th "not
 // there yet": soon at first, when the customer is probably adding the
 // record right now, then backing off to hourly.

@@ -49,6 +49,10 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	if cfg.Dialect == sqlstore.Postgres {
 		limiter = db
 	}
+	ready, err := readiness(db) // store.go
+	if err != nil {
+		return err
+	}
 	handler := httpapi.NewServer(httpapi.Deps{
 		Store:       db,
 		Limiter:     limiter,
@@ -58,7 +62,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		HardDelete:  cfg.HardDelete,
 		Clock:       time.Now,
 		Logger:      log,
-		Ready:       db.Ping,
+		Ready:       ready,
 		Connections: newConnections(cfg, db, kr, log),
 		Keyring:     kr,
 		Metrics:     metricsOnAPI(cfg),

@@ -29,6 +29,21 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*sqlstore.DB
 	return db, nil
 }
 
+// readiness is GET /readyz: the database reachable and every migration
+// applied, the store's and the job queue's (River's).
+func readiness(db *sqlstore.DB) (func(context.Context) error, error) {
+	queue, err := jobs.MigrationCheck(db)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if err := db.Ping(ctx); err != nil {
+			return err
+		}
+		return queue(ctx)
+	}, nil
+}
+
 // keyring returns the encryption keys for secrets at rest. Without
 // DCVAAS_ENCRYPTION_KEY (allowed with SQLite only) the key is generated once
 // into a 0600 file beside the database, with a warning: losing that file
