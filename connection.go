@@ -107,4 +107,18 @@ type ConnectionStore interface {
 	// RecordDNSSetup writes audit "domain.dns_setup" with details and, when
 	// queueCheck, queues a dns_check for the domain, atomically. ENOTFOUND.
 	RecordDNSSetup(ctx context.Context, actor Actor, domainID string, details map[string]any, queueCheck bool) (*Job, error)
+	// QueueDNSSetup queues a dns_setup job for the domain with args (audit
+	// "job.queued"), or returns the domain's dns_setup that is already
+	// queued or running, whatever its args: one at a time per domain.
+	// ENOTFOUND.
+	QueueDNSSetup(ctx context.Context, actor Actor, domainID string, args DNSSetupArgs) (*Job, error)
+}
+
+// DNSSetupArgs is the input of a dns_setup job: what the caller of one-click
+// setup asked for, kept with the job so that every attempt (and a retry of
+// a dead letter) repeats the same request.
+type DNSSetupArgs struct {
+	ConnectionID string `json:"connectionId"`
+	// Replace allows deleting records in the way.
+	Replace bool `json:"replace,omitempty"`
 }

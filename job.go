@@ -13,10 +13,14 @@ const (
 	JobDNSCheck      JobType = "dns_check"
 	JobStartIssuance JobType = "start_issuance"
 	JobRenewal       JobType = "renewal"
+	// JobDNSSetup creates the delegation CNAME through a DNS provider
+	// connection when one-click setup met a provider outage (its input is
+	// a DNSSetupArgs).
+	JobDNSSetup JobType = "dns_setup"
 )
 
 // JobTypes lists every job type, for validation.
-var JobTypes = []JobType{JobDNSCheck, JobStartIssuance, JobRenewal}
+var JobTypes = []JobType{JobDNSCheck, JobStartIssuance, JobRenewal, JobDNSSetup}
 
 // JobStatus is the product's view of a job; the queue's own states map onto it.
 type JobStatus string

@@ -19,6 +19,9 @@ const (
 	OutcomeCreated   = "created"   // there was nothing at the name
 	OutcomeUnchanged = "unchanged" // the right CNAME was already there
 	OutcomeReplaced  = "replaced"  // conflicting records gave way (replace: true)
+	// OutcomeQueued: the provider was unavailable; a dns_setup job retries
+	// the setup in the background.
+	OutcomeQueued = "queued"
 )
 
 // SetupInput asks for one-click setup of a domain through a connection.
@@ -32,14 +35,20 @@ type SetupInput struct {
 type SetupResult struct {
 	Domain     *dcvaas.Domain
 	Connection *dcvaas.Connection
-	Zone       string
-	// Record is the delegation CNAME as it now stands.
+	// Zone is the zone that holds the domain; empty when the setup was
+	// queued before the provider listed its zones.
+	Zone string
+	// Record is the delegation CNAME as it now stands (as it will stand,
+	// when queued).
 	Record   provider.Record
 	Outcome  string
 	Replaced []provider.Record
-	// Job is the dns_check queued to verify it; nil when the domain is
-	// past verification (issuing or active) and needs none.
+	// Job is the dns_check queued to verify the record; nil when the domain
+	// is past verification (issuing or active) and needs none. With
+	// OutcomeQueued, it is the dns_setup job that retries the setup.
 	Job *dcvaas.Job
+	// Reason says why the setup was queued: the provider's outage.
+	Reason string
 }
 
 // SetupDNS creates _acme-challenge.<domain> CNAME <cnameTarget> in the zone
@@ -47,11 +56,14 @@ type SetupResult struct {
 // then queues a dns_check; audit "domain.dns_setup". Running it again is
 // harmless: the right record already there is success.
 //
+// When the provider is unavailable (5xx, timeout) the setup is not given
+// up but queued: a dns_setup job (one per domain at a time: one already
+// queued is returned) retries it with the job engine's backoff, and the
+// result says OutcomeQueued with that job. Everything else fails at once:
 // ENOTFOUND for the domain or the connection; EINVALID when no zone of the
 // connection holds the domain (the message lists the zones seen) or the
 // provider refuses; ECONFLICT naming the records in the way unless
-// in.Replace; EUNAVAILABLE when the provider is down (retry: the call is
-// idempotent).
+// in.Replace.
 func (s *Service) SetupDNS(ctx context.Context, actor dcvaas.Actor, domainID string, in SetupInput) (*SetupResult, error) {
 	if in.ConnectionID == "" {
 		return nil, &dcvaas.Error{Code: dcvaas.EINVALID, Message: "connectionId is required", Fields: map[string]string{"connectionId": "required"}}
@@ -64,12 +76,36 @@ func (s *Service) SetupDNS(ctx context.Context, actor dcvaas.Actor, domainID str
 	if err != nil {
 		return nil, err
 	}
+	res, err := s.setup(ctx, actor, d, conn, in)
+	switch {
+	case err == nil:
+		return res, nil
+	case dcvaas.ErrorCode(err) != dcvaas.EUNAVAILABLE:
+		return nil, err
+	}
+	job, qerr := s.cfg.Store.QueueDNSSetup(ctx, actor, d.ID, dcvaas.DNSSetupArgs{ConnectionID: conn.ID, Replace: in.Replace})
+	if qerr != nil {
+		return nil, qerr
+	}
+	// Records deleted before the outage struck stay deleted; the job's
+	// attempt no longer finds them in the way.
+	res.Outcome, res.Replaced, res.Job, res.Reason = OutcomeQueued, nil, job, dcvaas.ErrorMessage(err)
+	s.log.WarnContext(ctx, "dns setup queued: provider unavailable", "domain", d.ID, "connection", conn.ID, "provider", conn.Provider,
+		"job", job.ID, "err", err)
+	return res, nil
+}
+
+// setup is one attempt at one-click setup, for the API and for dns_setup
+// jobs alike: the record at the provider, then the audit entry and the
+// dns_check. The result is filled in as far as the attempt got, also when
+// it fails.
+func (s *Service) setup(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Domain, conn *dcvaas.Connection, in SetupInput) (*SetupResult, error) {
 	name := domainname.ChallengeName(d.Name)
 	target := provider.Canonical(d.CNAMETarget)
 	res := &SetupResult{Domain: d, Connection: redact(conn),
 		Record: provider.Record{Name: name, Type: "CNAME", Values: []string{target}, TTL: SetupTTL}}
 
-	err = s.withDNS(ctx, conn, func(dns provider.DNS) error {
+	err := s.withDNS(ctx, conn, func(dns provider.DNS) error {
 		zones, err := dns.Zones(ctx)
 		if err != nil {
 			return err
@@ -118,7 +154,7 @@ func (s *Service) SetupDNS(ctx context.Context, actor dcvaas.Actor, domainID str
 		return dns.SetCNAME(ctx, zone, name, target, SetupTTL)
 	})
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 
 	details := map[string]any{"connectionId": conn.ID, "provider": conn.Provider, "zone": res.Zone,
@@ -134,7 +170,7 @@ func (s *Service) SetupDNS(ctx context.Context, actor dcvaas.Actor, domainID str
 	// only start its issuance again.
 	queue := d.Status == dcvaas.DomainPendingCNAME || d.Status == dcvaas.DomainFailed
 	if res.Job, err = s.cfg.Store.RecordDNSSetup(ctx, actor, d.ID, details, queue); err != nil {
-		return nil, err
+		return res, err
 	}
 	s.log.InfoContext(ctx, "dns setup", "domain", d.ID, "connection", conn.ID, "provider", conn.Provider, "zone", res.Zone, "outcome", res.Outcome)
 	return res, nil

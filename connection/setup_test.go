@@ -119,8 +119,11 @@ func TestSetupRefusals(t *testing.T) {
 	})
 }
 
-// A provider outage is EUNAVAILABLE, and since setup is idempotent the
-// caller's retry completes it.
+// A provider outage does not fail the setup: it is queued as a dns_setup
+// job (setupjob_test.go runs it), one per domain however often the caller
+// asks, and nothing about the outage is recorded as a setup or held
+// against the connection. A caller's own retry once the provider is back
+// still completes the setup at once.
 func TestSetupProviderOutage(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, b *bundle) {
 		b.cf.AddZone("example.com")
@@ -129,15 +132,29 @@ func TestSetupProviderOutage(t *testing.T) {
 		in := connection.SetupInput{ConnectionID: conn.ID}
 
 		b.cf.FailNext(http.StatusBadGateway)
-		_, err := b.svc.SetupDNS(b.ctx, b.actor, d.ID, in)
-		wantCode(t, err, dcvaas.EUNAVAILABLE)
-		if msg := dcvaas.ErrorMessage(err); !strings.Contains(msg, "Cloudflare is unavailable (HTTP 502)") {
-			t.Fatalf("message %q", msg)
+		res, err := b.svc.SetupDNS(b.ctx, b.actor, d.ID, in)
+		if err != nil || res.Outcome != connection.OutcomeQueued || res.Job == nil || res.Job.Type != dcvaas.JobDNSSetup ||
+			res.Job.Status != dcvaas.JobQueued || res.Record.Values[0] != d.CNAMETarget {
+			t.Fatalf("setup during an outage: %+v, %v", res, err)
 		}
-		// Failing mid-way, after the zone and record lookups.
+		if !strings.Contains(res.Reason, "Cloudflare is unavailable (HTTP 502)") {
+			t.Fatalf("reason %q", res.Reason)
+		}
+		// Failing mid-way, after the zone and record lookups: the job
+		// already queued answers, not a second one.
 		b.cf.FailNext(0, 0, http.StatusServiceUnavailable)
-		_, err = b.svc.SetupDNS(b.ctx, b.actor, d.ID, in)
-		wantCode(t, err, dcvaas.EUNAVAILABLE)
+		again, err := b.svc.SetupDNS(b.ctx, b.actor, d.ID, connection.SetupInput{ConnectionID: conn.ID, Replace: true})
+		if err != nil || again.Outcome != connection.OutcomeQueued || again.Job.ID != res.Job.ID || again.Zone != "example.com" {
+			t.Fatalf("second setup during the outage: %+v, %v", again, err)
+		}
+		queued, total, err := b.db.ListJobs(b.ctx, b.actor.OrgID, dcvaas.JobFilter{Type: dcvaas.JobDNSSetup, Page: dcvaas.Page{Limit: 5}})
+		if err != nil || total != 1 || queued[0].ID != res.Job.ID {
+			t.Fatalf("dns_setup jobs %d (%v)", total, err)
+		}
+		if args, err := b.db.DNSSetupArgs(b.ctx, res.Job.ID); err != nil || args != (dcvaas.DNSSetupArgs{ConnectionID: conn.ID}) {
+			t.Fatalf("job input %+v, %v", args, err)
+		}
+
 		if _, err := b.svc.SetupDNS(b.ctx, b.actor, d.ID, in); err != nil {
 			t.Fatalf("retry: %v", err)
 		}
@@ -146,7 +163,17 @@ func TestSetupProviderOutage(t *testing.T) {
 		}
 		setups, _, _ := b.db.ListAudit(b.ctx, b.actor.OrgID, dcvaas.AuditFilter{Action: "domain.dns_setup", Page: dcvaas.Page{Limit: 5}})
 		if len(setups) != 1 {
-			t.Fatalf("the failed attempt was audited as a setup: %d", len(setups))
+			t.Fatalf("the failed attempts were audited as setups: %d", len(setups))
+		}
+		queuedAudit, _, _ := b.db.ListAudit(b.ctx, b.actor.OrgID, dcvaas.AuditFilter{Action: "job.queued", Page: dcvaas.Page{Limit: 50}})
+		n := 0
+		for _, e := range queuedAudit {
+			if e.EntityID == res.Job.ID {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("the dns_setup job was audited as queued %d times", n)
 		}
 		got, _ := b.svc.Get(b.ctx, b.actor.OrgID, conn.ID)
 		if got.LastError != "" {

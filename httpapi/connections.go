@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -186,15 +187,19 @@ type dnsRecord struct {
 type dnsSetup struct {
 	DomainID     string      `json:"domainId"`
 	ConnectionID string      `json:"connectionId"`
-	Zone         string      `json:"zone" doc:"The zone that holds the domain (longest matching suffix)."`
-	Record       dnsRecord   `json:"record" doc:"The delegation CNAME as it now stands."`
-	Outcome      string      `json:"outcome" enum:"created,unchanged,replaced"`
+	Zone         string      `json:"zone" doc:"The zone that holds the domain (longest matching suffix); empty when queued before the provider listed its zones."`
+	Record       dnsRecord   `json:"record" doc:"The delegation CNAME as it now stands (queued: as it will stand)."`
+	Outcome      string      `json:"outcome" enum:"created,unchanged,replaced,queued" doc:"queued: the provider was unavailable; a dns_setup job (jobId) retries the setup with backoff and then queues the dns_check."`
 	Replaced     []dnsRecord `json:"replaced,omitempty" doc:"The records that gave way (replace: true)."`
-	JobID        string      `json:"jobId,omitempty" doc:"The dns_check queued to verify the record; none for a domain already past verification."`
+	JobID        string      `json:"jobId,omitempty" doc:"The dns_check queued to verify the record, none for a domain already past verification; with outcome queued, the dns_setup job."`
+	Reason       string      `json:"reason,omitempty" doc:"With outcome queued: what the provider answered."`
 }
 
 type dnsSetupOutput struct {
-	Body dnsSetup
+	// Status is 200 when the record was set up, 202 when the setup was
+	// queued.
+	Status int
+	Body   dnsSetup
 }
 
 func toRecord(r provider.Record) dnsRecord {
@@ -211,12 +216,16 @@ func (s *server) dnsSetup(ctx context.Context, in *dnsSetupInput) (*dnsSetupOutp
 		return nil, err
 	}
 	out := dnsSetup{DomainID: res.Domain.ID, ConnectionID: res.Connection.ID, Zone: res.Zone, Record: toRecord(res.Record),
-		Outcome: res.Outcome, Replaced: convert(res.Replaced, toRecord)}
+		Outcome: res.Outcome, Replaced: convert(res.Replaced, toRecord), Reason: res.Reason}
 	if len(out.Replaced) == 0 {
 		out.Replaced = nil
 	}
 	if res.Job != nil {
 		out.JobID = res.Job.ID
 	}
-	return &dnsSetupOutput{Body: out}, nil
+	status := http.StatusOK
+	if res.Outcome == connection.OutcomeQueued {
+		status = http.StatusAccepted
+	}
+	return &dnsSetupOutput{Status: status, Body: out}, nil
 }

@@ -225,8 +225,21 @@ func TestCredentialConnectionsOverHTTP(t *testing.T) {
 		if !strings.Contains(conflict["detail"].(string), "TXT old") {
 			t.Fatalf("problem %v", conflict)
 		}
+		// The provider down: 202, the setup queued as a dns_setup job (run
+		// by the job engine, which this server has not).
 		p.gd.FailNext(http.StatusInternalServerError)
-		p.do("POST", path, p.a.admin, map[string]any{"connectionId": conn["id"], "replace": true}).wantProblem(t, 503)
+		queued := p.do("POST", path, p.a.admin, map[string]any{"connectionId": conn["id"], "replace": true}).want(t, 202).obj(t)
+		if queued["outcome"] != "queued" || queued["jobId"] == nil || !strings.Contains(queued["reason"].(string), "GoDaddy is unavailable (HTTP 500)") ||
+			queued["record"].(map[string]any)["values"].([]any)[0] != d["cnameTarget"] {
+			t.Fatalf("setup during an outage %v", queued)
+		}
+		job := p.do("GET", "/api/jobs/"+queued["jobId"].(string), p.a.admin, nil).want(t, 200).obj(t)
+		if job["type"] != "dns_setup" || job["status"] != "queued" || job["domainId"] != d["id"] {
+			t.Fatalf("job %v", job)
+		}
+		if listed := p.do("GET", "/api/jobs?type=dns_setup", p.a.admin, nil).want(t, 200).items(t); len(listed) != 1 {
+			t.Fatalf("dns_setup jobs %v", listed)
+		}
 		done := p.do("POST", path, p.a.admin, map[string]any{"connectionId": conn["id"], "replace": true}).want(t, 200).obj(t)
 		if done["outcome"] != "replaced" || len(done["replaced"].([]any)) != 1 {
 			t.Fatalf("setup %v", done)

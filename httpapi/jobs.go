@@ -8,7 +8,7 @@ import (
 
 type listJobsInput struct {
 	DomainID string `query:"domain_id" doc:"Only jobs of this domain."`
-	Type     string `query:"type" enum:"dns_check,start_issuance,renewal"`
+	Type     string `query:"type" enum:"dns_check,start_issuance,renewal,dns_setup"`
 	Status   string `query:"status" enum:"queued,running,succeeded,failed"`
 	Limit    int    `query:"limit" default:"50" minimum:"1" maximum:"200"`
 	Offset   int    `query:"offset" default:"0" minimum:"0"`

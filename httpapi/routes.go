@@ -135,11 +135,19 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		handle(s, s.testConnection))
 	huma.Register(api, op(http.MethodDelete, "/api/connections/{id}", "deleteConnection", "Delete a connection", "Connections", http.StatusNoContent,
 		"Revokes OAuth tokens at the provider where it can, then erases the secret.", http.StatusNotFound), handle(s, s.deleteConnection))
-	huma.Register(api, withBody(op(http.MethodPost, "/api/domains/{id}/dns-setup", "setupDomainDNS", "Create the CNAME through a connection", "Domains", http.StatusOK,
+	setupOp := withBody(op(http.MethodPost, "/api/domains/{id}/dns-setup", "setupDomainDNS", "Create the CNAME through a connection", "Domains", http.StatusOK,
 		"Creates _acme-challenge.<domain> CNAME <cnameTarget> in the zone that holds the domain and queues a dns_check. "+
-			"Idempotent. 409 naming the records in the way unless replace is true; 422 listing the zones seen when none holds the domain; "+
-			"503 when the provider is down (retry).", http.StatusNotFound, http.StatusConflict, http.StatusServiceUnavailable)),
-		handle(s, s.dnsSetup))
+			"Idempotent. 409 naming the records in the way unless replace is true; 422 listing the zones seen when none holds the domain, "+
+			"or with the provider's reason when it refuses the connection. When the provider is down (5xx, timeout), 202 with outcome "+
+			"queued: a dns_setup job (jobId) retries the setup with backoff; one already queued for the domain is returned instead of a second.",
+		http.StatusNotFound, http.StatusConflict))
+	setupOp.Responses = map[string]*huma.Response{"202": {
+		Description: "The provider was unavailable: the setup is queued as a dns_setup job.",
+		Content: map[string]*huma.MediaType{
+			"application/json": {Schema: api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[dnsSetup](), true, "DnsSetup")},
+		},
+	}}
+	huma.Register(api, setupOp, handle(s, s.dnsSetup))
 }
 
 // withBody adds the errors of reading a JSON request body.

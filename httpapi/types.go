@@ -74,7 +74,7 @@ type domainList struct {
 
 type job struct {
 	ID          string          `json:"id"`
-	Type        string          `json:"type" enum:"dns_check,start_issuance,renewal"`
+	Type        string          `json:"type" enum:"dns_check,start_issuance,renewal,dns_setup"`
 	Status      string          `json:"status" enum:"queued,running,succeeded,failed"`
 	DomainID    string          `json:"domainId"`
 	Attempts    int             `json:"attempts"`

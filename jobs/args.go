@@ -29,11 +29,13 @@ type (
 	dnsCheckArgs      struct{ ref }
 	startIssuanceArgs struct{ ref }
 	renewalArgs       struct{ ref }
+	dnsSetupArgs      struct{ ref }
 )
 
 func (dnsCheckArgs) Kind() string      { return string(dcvaas.JobDNSCheck) }
 func (startIssuanceArgs) Kind() string { return string(dcvaas.JobStartIssuance) }
 func (renewalArgs) Kind() string       { return string(dcvaas.JobRenewal) }
+func (dnsSetupArgs) Kind() string      { return string(dcvaas.JobDNSSetup) }
 
 // args is the constraint of the generic worker: River args that carry a ref.
 type args interface {
@@ -50,6 +52,8 @@ func argsFor(jt dcvaas.JobType, r ref) (river.JobArgs, error) {
 		return startIssuanceArgs{r}, nil
 	case dcvaas.JobRenewal:
 		return renewalArgs{r}, nil
+	case dcvaas.JobDNSSetup:
+		return dnsSetupArgs{r}, nil
 	}
 	return nil, fmt.Errorf("unknown job type %q", jt)
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// Issuer runs start_issuance and renewal. Nil until issuance exists:
 	// those jobs then fail, honestly, as not implemented.
 	Issuer Issuer
+	// DNSSetup runs dns_setup, one-click setup retried after a provider
+	// outage (dnssetup.go); *connection.Service is one. Nil: those jobs
+	// fail as not configured.
+	DNSSetup DNSSetup
 	// Renewal configures the daily renewal check and delegation
 	// monitoring (scan.go, monitor.go).
 	Renewal RenewalConfig
@@ -154,11 +158,13 @@ func New(cfg Config) (*Engine, error) {
 		dcvaas.JobDNSCheck:      e.dnsCheck,
 		dcvaas.JobStartIssuance: e.issue(false),
 		dcvaas.JobRenewal:       e.issue(true),
+		dcvaas.JobDNSSetup:      e.dnsSetup,
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker[dnsCheckArgs]{e: e})
 	river.AddWorker(workers, &worker[startIssuanceArgs]{e: e})
 	river.AddWorker(workers, &worker[renewalArgs]{e: e})
+	river.AddWorker(workers, &worker[dnsSetupArgs]{e: e})
 	e.addRenewalWorkers(workers)
 
 	driver, err := e.driver()

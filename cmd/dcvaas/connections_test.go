@@ -1,47 +1,57 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"io"
+	"crypto/x509"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dcvaas/dcvaas/provider/providertest"
+	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
 
-// TestOneClickSetupEndToEnd runs the real program against provider fakes:
-// the DCVAAS_ variables point it at them, OAuth connects Cloudflare, and
-// dns-setup creates the CNAME.
+// TestOneClickSetupEndToEnd runs the real program from authorization to
+// certificate: OAuth connects Cloudflare (fakes of its API and of its
+// OAuth server, which the DCVAAS_ variables point at), dns-setup creates
+// the delegation CNAME there, the customers' DNS serves it as Cloudflare's
+// nameservers would, and the domain is verified and issued by Pebble
+// (issuance_test.go's world). A second domain meets a Cloudflare outage at
+// dns-setup: 202, queued, and the dns_setup job takes it the same way.
 func TestOneClickSetupEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues real certificates from an in-process Pebble")
+	}
+	for _, dialect := range storetest.Dialects(t) {
+		t.Run(string(dialect), func(t *testing.T) { oneClickSetup(t, storetest.URL(t, dialect)) })
+	}
+}
+
+func oneClickSetup(t *testing.T, dbURL string) {
+	world := newIssuanceWorld(t, dbURL)
 	cf, oauth := providertest.NewCloudflare(t), providertest.NewOAuth(t)
 	oauth.OnToken, oauth.OnRevoke = cf.AddToken, cf.RevokeToken
 	cf.AddZone("example.com")
-	vars := map[string]string{
-		"DCVAAS_DATABASE_URL":                   filepath.Join(t.TempDir(), "e2e.db"),
-		"DCVAAS_VERIFY_ZONE":                    "verify.example",
+	cf.OnCNAME = func(name, target string) { world.dns.Delegate(strings.TrimPrefix(name, "_acme-challenge."), target) }
+	vars := world.vars
+	for k, v := range map[string]string{
 		"DCVAAS_PUBLIC_URL":                     "https://dcvaas.example.test",
 		"DCVAAS_CLOUDFLARE_API_URL":             cf.URL(),
 		"DCVAAS_OAUTH_CLOUDFLARE_CLIENT_ID":     oauth.ClientID,
 		"DCVAAS_OAUTH_CLOUDFLARE_CLIENT_SECRET": oauth.ClientSecret,
 		"DCVAAS_OAUTH_CLOUDFLARE_AUTH_URL":      oauth.AuthURL(),
 		"DCVAAS_OAUTH_CLOUDFLARE_TOKEN_URL":     oauth.TokenURL(),
+	} {
+		vars[k] = v
 	}
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json"}, env(vars), &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	var boot struct{ Token string }
-	json.Unmarshal(out.Bytes(), &boot)
+	token, _ := bootstrapOrg(t, vars)
 	base := startServe(t, vars)
+	start := time.Now()
 
 	// Nothing here follows a redirect: the public URL is not on loopback.
 	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(u, token string) *url.URL {
+	redirect := func(u, token string) *url.URL {
 		t.Helper()
 		req, _ := http.NewRequest("GET", u, nil)
 		if token != "" {
@@ -58,26 +68,68 @@ func TestOneClickSetupEndToEnd(t *testing.T) {
 		}
 		return loc
 	}
-	atProvider := get(base+"/api/oauth/cloudflare/authorize", boot.Token)
-	back := get(atProvider.String(), "")
+	atProvider := redirect(base+"/api/oauth/cloudflare/authorize", token)
+	back := redirect(atProvider.String(), "")
 	if !strings.HasPrefix(back.String(), "https://dcvaas.example.test/api/oauth/cloudflare/callback?") {
 		t.Fatalf("provider sent the browser to %s", back)
 	}
-	done := get(base+back.Path+"?"+back.RawQuery, "")
+	done := redirect(base+back.Path+"?"+back.RawQuery, "")
 	if done.Query().Get("oauth") != "success" {
 		t.Fatalf("callback redirected to %s", done)
 	}
+	connID := done.Query().Get("connectionId")
 
-	status, dom := call(t, "POST", base+"/api/domains", boot.Token, map[string]any{"domainName": "shop.example.com"})
-	if status != 201 {
-		t.Fatalf("create domain: %d %v", status, dom)
+	newDomain := func(label string) (id, name, target string) {
+		t.Helper()
+		name = label + "-" + randLabel(5) + ".example.com"
+		status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
+		if status != http.StatusCreated {
+			t.Fatalf("create domain: %d %v", status, dom)
+		}
+		return dom["id"].(string), name, dom["cnameTarget"].(string)
 	}
-	status, setup := call(t, "POST", base+"/api/domains/"+dom["id"].(string)+"/dns-setup", boot.Token,
-		map[string]any{"connectionId": done.Query().Get("connectionId")})
-	if status != 200 || setup["outcome"] != "created" || setup["jobId"] == nil {
+	shop, shopName, shopTarget := newDomain("shop")
+	status, setup := call(t, "POST", base+"/api/domains/"+shop+"/dns-setup", token, map[string]any{"connectionId": connID})
+	if status != http.StatusOK || setup["outcome"] != "created" || setup["jobId"] == nil {
 		t.Fatalf("dns-setup: %d %v", status, setup)
 	}
-	if recs := cf.Records("_acme-challenge.shop.example.com"); len(recs) != 1 || recs[0].Content != dom["cnameTarget"] {
+	if recs := cf.Records("_acme-challenge." + shopName); len(recs) != 1 || recs[0].Content != shopTarget {
 		t.Fatalf("records %+v", recs)
+	}
+
+	// Cloudflare answers 502: the setup is queued, and the job does it.
+	blog, blogName, blogTarget := newDomain("blog")
+	cf.FailNext(http.StatusBadGateway)
+	status, queued := call(t, "POST", base+"/api/domains/"+blog+"/dns-setup", token, map[string]any{"connectionId": connID})
+	if status != http.StatusAccepted || queued["outcome"] != "queued" || queued["jobId"] == nil {
+		t.Fatalf("dns-setup during an outage: %d %v", status, queued)
+	}
+	job := waitJob(t, base, token, queued["jobId"].(string), 30*time.Second)
+	if job["type"] != "dns_setup" || job["result"].(map[string]any)["outcome"] != "created" {
+		t.Fatalf("dns_setup job %v", job)
+	}
+	if recs := cf.Records("_acme-challenge." + blogName); len(recs) != 1 || recs[0].Content != blogTarget {
+		t.Fatalf("records %+v", recs)
+	}
+
+	// Verified through the customers' DNS, then issued.
+	for _, d := range []struct{ id, name string }{{shop, shopName}, {blog, blogName}} {
+		waitDomain(t, base, token, d.id, 60*time.Second, isActive)
+		code, _, chainPEM := get(t, base+"/api/domains/"+d.id+"/certificate", token, "application/pem-certificate-chain")
+		if code != http.StatusOK {
+			t.Fatalf("certificate of %s: %d %s", d.name, code, chainPEM)
+		}
+		chain := parseChain(t, chainPEM)
+		inter := x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: "www." + d.name, Roots: world.ca.Roots(), Intermediates: inter}); err != nil {
+			t.Fatalf("chain of %s does not verify: %v", d.name, err)
+		}
+	}
+	t.Logf("authorize → two domains active in %s", time.Since(start).Round(time.Millisecond))
+	if _, audit := call(t, "GET", base+"/api/audit?action=domain.dns_setup", token, nil); audit["total"] != 2.0 {
+		t.Fatalf("setups audited: %v", audit)
 	}
 }

@@ -16,7 +16,7 @@ var jobSettings = []setting{
 	{"resolvers", "DCVAAS_RESOLVERS", "", "comma-separated host:port recursive resolvers for DNS checks; empty: the system's (/etc/resolv.conf)"},
 	{"dns-check-window", "DCVAAS_DNS_CHECK_WINDOW", "72h", "how long a domain's CNAME is looked for before the check gives up"},
 	{"job-rescue-after", "DCVAAS_JOB_RESCUE_AFTER", "2m", "a job running this long counts as stuck (its worker died) and runs again"},
-	{"job-max-attempts", "DCVAAS_JOB_MAX_ATTEMPTS", "3", "attempts of issuance and renewal before they become dead letters"},
+	{"job-max-attempts", "DCVAAS_JOB_MAX_ATTEMPTS", "3", "attempts of issuance, renewal and one-click setup (dns_setup) before they become dead letters"},
 	{"workers", "DCVAAS_WORKERS", "32", "jobs this process runs at once"},
 }
 
@@ -74,13 +74,15 @@ func jobDefault(env string) string {
 	return ""
 }
 
-// newEngine builds the job engine on db, issuing through issuer (acme.go);
-// it installs itself as the store's enqueuer, so every job recorded from
-// then on is queued with it.
-func newEngine(cfg *Config, db *sqlstore.DB, log *slog.Logger, issuer jobs.Issuer) (*jobs.Engine, error) {
+// newEngine builds the job engine on db, issuing through issuer (acme.go)
+// and retrying one-click setup through setup (the connection service,
+// connections.go); it installs itself as the store's enqueuer, so every
+// job recorded from then on is queued with it.
+func newEngine(cfg *Config, db *sqlstore.DB, log *slog.Logger, issuer jobs.Issuer, setup jobs.DNSSetup) (*jobs.Engine, error) {
 	return jobs.New(jobs.Config{
 		Issuer:          observeIssuer(issuer, cfg.Metrics), // metrics.go
 		Renewal:         cfg.engineRenewal(),                // cron.go
+		DNSSetup:        setup,                              // connections.go
 		Observer:        jobObserver(cfg.Metrics),
 		DB:              db,
 		Logger:          log,

@@ -53,6 +53,9 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
+	// One connection service for the API and for the jobs that retry its
+	// one-click setup when a provider is down.
+	conns := newConnections(cfg, db, kr, log) // connections.go
 	handler := httpapi.NewServer(httpapi.Deps{
 		Store:       db,
 		Limiter:     limiter,
@@ -63,7 +66,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		Clock:       time.Now,
 		Logger:      log,
 		Ready:       ready,
-		Connections: newConnections(cfg, db, kr, log),
+		Connections: conns,
 		Keyring:     kr,
 		Metrics:     metricsOnAPI(cfg),
 	})
@@ -85,7 +88,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	}
 	// Deferred, so it stops after the jobs, which may still be validating.
 	defer stopDNS(dnsSrv, cfg.ShutdownTimeout, log)
-	engine, err := newEngine(cfg, db, log, issuer) // jobs.go
+	engine, err := newEngine(cfg, db, log, issuer, conns) // jobs.go
 	if err != nil {
 		return err
 	}

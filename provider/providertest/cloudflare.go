@@ -22,6 +22,13 @@ type Cloudflare struct {
 	records map[string][]*cfRecord // by zone id
 	nextID  int
 	perPage int
+
+	// OnCNAME, when set, learns of every CNAME created or changed through
+	// the API (its name and target, as sent), so that a test can publish it
+	// in the customers' DNS its resolvers ask (e.g. acmetest.DNS.Delegate),
+	// as Cloudflare's nameservers would. It runs before the API answers,
+	// with the fake locked: it must not call the fake.
+	OnCNAME func(name, target string)
 }
 
 // SetPerPage caps zone pages, to exercise paging (default 50).
@@ -210,6 +217,9 @@ func (f *Cloudflare) dnsRecords(w http.ResponseWriter, r *http.Request, z cfZone
 			f.records[z.ID] = append(f.records[z.ID], target)
 		}
 		target.Type, target.Name, target.Content, target.TTL, target.Proxied, target.Comment = in.Type, in.Name, in.Content, in.TTL, in.Proxied, in.Comment
+		if in.Type == "CNAME" && f.OnCNAME != nil {
+			f.OnCNAME(in.Name, in.Content)
+		}
 		f.reply(w, http.StatusOK, target, nil)
 	case r.Method == http.MethodDelete && len(rest) == 1:
 		for i, rec := range recs {
