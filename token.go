@@ -33,6 +33,9 @@ type Token struct {
 type Authenticated struct {
 	Token      *Token
 	MemberRole MemberRole
+	// OrgSettings are the defaults of the token's organization, read with
+	// it: creating a domain needs them, and a second query would cost more.
+	OrgSettings OrgSettings
 }
 
 // TokenStore persists API tokens.

@@ -23,6 +23,16 @@ var bearer = []map[string][]string{{bearerScheme: {}}}
 
 type actorKey struct{}
 
+// orgSettingsKey holds the dcvaas.OrgSettings of the actor's organization,
+// read with the token.
+type orgSettingsKey struct{}
+
+// orgSettingsFrom returns the defaults of the authenticated organization.
+func orgSettingsFrom(ctx context.Context) dcvaas.OrgSettings {
+	s, _ := ctx.Value(orgSettingsKey{}).(dcvaas.OrgSettings)
+	return s
+}
+
 // actorFrom returns the authenticated actor of the request. Operations with
 // the bearer requirement always have one; a zero Actor (no organization)
 // would only ever find nothing.
@@ -64,7 +74,7 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 		IP:         remoteIP(hctx.RemoteAddr()),
 		UserAgent:  hctx.Header("User-Agent"),
 	}
-	next(huma.WithValue(hctx, actorKey{}, actor))
+	next(huma.WithValue(huma.WithValue(hctx, actorKey{}, actor), orgSettingsKey{}, auth.OrgSettings))
 }
 
 // authorize refuses every mutation to read-only tokens. It runs after the

@@ -33,10 +33,7 @@ func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*doma
 	if err != nil {
 		return nil, invalid(map[string]string{"body.domainName": err.Error()})
 	}
-	org, err := s.store.FindMembership(ctx, actor.UserID, actor.OrgID)
-	if err != nil {
-		return nil, err
-	}
+	settings := orgSettingsFrom(ctx)
 	d := &dcvaas.Domain{
 		Name:            name,
 		CNAMETarget:     domainname.NewLabel() + "." + s.verifyZone,
@@ -46,14 +43,14 @@ func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*doma
 	switch {
 	case in.Body.IncludeWildcard != nil:
 		d.IncludeWildcard = *in.Body.IncludeWildcard
-	case org.Settings.DefaultIncludeWildcard != nil:
-		d.IncludeWildcard = *org.Settings.DefaultIncludeWildcard
+	case settings.DefaultIncludeWildcard != nil:
+		d.IncludeWildcard = *settings.DefaultIncludeWildcard
 	}
 	switch {
 	case in.Body.KeyType != "":
 		d.KeyType = in.Body.KeyType
-	case org.Settings.DefaultKeyType != "":
-		d.KeyType = org.Settings.DefaultKeyType
+	case settings.DefaultKeyType != "":
+		d.KeyType = settings.DefaultKeyType
 	}
 	job, err := s.store.CreateDomain(ctx, actor, d)
 	if err != nil {

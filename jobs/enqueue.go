@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -14,34 +15,36 @@ import (
 // EnqueueTx implements sqlstore.Enqueuer: the store calls it inside the
 // transaction that records a queued job (new, or a dead letter retried), so
 // the River job exists exactly when the jobs row says "queued".
-func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, j *dcvaas.Job) error {
+func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, opts sqlstore.EnqueueOpts) (int64, error) {
 	r := ref{JobID: j.ID}
 	if j.Type == dcvaas.JobDNSCheck {
-		// A new check starts a new window, and makes older checks of the
-		// domain that wait for their next turn pointless: end them now, or
-		// one snoozed for an hour would run later for nothing. Running
-		// ones finish; checks are idempotent.
 		r.Since = e.now().UTC()
+	}
+	// A new check starts a new window, and makes older checks of the
+	// domain that wait for their next turn pointless: end them now, or one
+	// snoozed for an hour would run later for nothing. Running ones
+	// finish; checks are idempotent. A new domain has none.
+	if j.Type == dcvaas.JobDNSCheck && !opts.NewDomain {
 		stale, err := e.db.SupersedeQueuedJobs(ctx, tx, dcvaas.SystemActor(j.OrgID), j.DomainID, j.Type, j.ID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		for _, id := range stale {
 			if _, err := e.client.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
-				return fmt.Errorf("cancel superseded check: %w", err)
+				return 0, fmt.Errorf("cancel superseded check: %w", err)
 			}
 		}
 	}
 	a, err := argsFor(j.Type, r)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	res, err := e.client.InsertTx(ctx, tx, a, &river.InsertOpts{MaxAttempts: riverMaxAttempts})
 	if err != nil {
-		return fmt.Errorf("queue job %s: %w", j.ID, err)
+		return 0, fmt.Errorf("queue job %s: %w", j.ID, err)
 	}
 	j.MaxAttempts = e.maxAttempts(j.Type)
-	return e.db.SetJobQueue(ctx, tx, j.ID, res.Job.ID, j.MaxAttempts)
+	return res.Job.ID, nil
 }
 
 // maxAttempts is the attempt limit of a job type. dns_check gets more: a

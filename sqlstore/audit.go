@@ -17,19 +17,41 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // audit writes one audit entry inside tx; every mutation calls it with its
 // own change so that the log can never disagree with the data.
 func (db *DB) audit(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, action, entityType, entityID string, details map[string]any) error {
-	if details == nil {
-		details = map[string]any{}
-	}
-	raw, err := json.Marshal(details)
+	s, err := db.auditStmt(auditEntry{actor, action, entityType, entityID, details})
 	if err != nil {
-		return fmt.Errorf("audit details: %w", err)
+		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_logs
-		(id, org_id, user_id, token_id, action, entity_type, entity_id, details, ip, user_agent, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		newID(), actor.OrgID, actor.UserID, actor.TokenID, action, entityType, entityID,
-		string(raw), actor.IP, actor.UserAgent, micros(db.now()))
+	_, err = tx.ExecContext(ctx, s.query, s.args...)
 	return err
+}
+
+// auditEntry is one entry of a multi-row audit insert (writes.audit).
+type auditEntry struct {
+	actor                      dcvaas.Actor
+	action, entityType, entity string
+	details                    map[string]any
+}
+
+// auditStmt is the insert of entries, in order, in one statement.
+func (db *DB) auditStmt(entries ...auditEntry) (stmt, error) {
+	const cols = 11
+	args := make([]any, 0, cols*len(entries))
+	now := micros(db.now())
+	for _, e := range entries {
+		details := e.details
+		if details == nil {
+			details = map[string]any{}
+		}
+		raw, err := json.Marshal(details)
+		if err != nil {
+			return stmt{}, fmt.Errorf("audit details: %w", err)
+		}
+		args = append(args, newID(), e.actor.OrgID, e.actor.UserID, e.actor.TokenID, e.action, e.entityType, e.entity,
+			string(raw), e.actor.IP, e.actor.UserAgent, now)
+	}
+	return stmt{`INSERT INTO audit_logs
+		(id, org_id, user_id, token_id, action, entity_type, entity_id, details, ip, user_agent, created_at)
+		VALUES ` + numberedRows(len(entries), cols), args}, nil
 }
 
 // ListAudit implements dcvaas.AuditStore.

@@ -31,7 +31,7 @@ func (db *DB) QueueDNSSetup(ctx context.Context, actor dcvaas.Actor, domainID st
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if job, err = db.insertJob(ctx, tx, actor, domainID, dcvaas.JobDNSSetup); err != nil {
+		if job, err = db.insertJob(ctx, tx, actor, domainID, dcvaas.JobDNSSetup, EnqueueOpts{}, nil); err != nil {
 			return err
 		}
 		// The queue entry inserted with the row runs only after the commit,

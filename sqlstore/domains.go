@@ -36,21 +36,18 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 	d.CNAMEStatus = dcvaas.CNAMEOK
 	var job *dcvaas.Job
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO domains (`+domainColumns+`)
+		var w writes
+		w.add(`INSERT INTO domains (`+domainColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 'ok')`,
-			d.ID, d.OrgID, d.Name, d.CNAMETarget, string(d.Status), "", d.IncludeWildcard, d.KeyType, micros(now), micros(now)); err != nil {
-			if isUniqueViolation(err) {
-				return dcvaas.Errorf(dcvaas.ECONFLICT, "domain %s already exists in this organization", d.Name)
-			}
-			return err
-		}
-		if err := db.audit(ctx, tx, actor, "domain.created", "domain", d.ID, map[string]any{
+			d.ID, d.OrgID, d.Name, d.CNAMETarget, string(d.Status), "", d.IncludeWildcard, d.KeyType, micros(now), micros(now))
+		w.audit(auditEntry{actor, "domain.created", "domain", d.ID, map[string]any{
 			"domainName": d.Name, "cnameTarget": d.CNAMETarget, "includeWildcard": d.IncludeWildcard,
-		}); err != nil {
-			return err
-		}
+		}})
 		var err error
-		job, err = db.insertJob(ctx, tx, actor, d.ID, dcvaas.JobDNSCheck)
+		job, err = db.insertJob(ctx, tx, actor, d.ID, dcvaas.JobDNSCheck, EnqueueOpts{NewDomain: true}, &w)
+		if isUniqueViolation(err) && dcvaas.ErrorCode(err) != dcvaas.ECONFLICT {
+			return dcvaas.Errorf(dcvaas.ECONFLICT, "domain %s already exists in this organization", d.Name)
+		}
 		return err
 	})
 	if err != nil {
@@ -149,7 +146,7 @@ func (db *DB) EnqueueDomainJob(ctx context.Context, actor dcvaas.Actor, domainID
 				return err
 			}
 		}
-		job, err = db.insertJob(ctx, tx, actor, domainID, jt)
+		job, err = db.insertJob(ctx, tx, actor, domainID, jt, EnqueueOpts{}, nil)
 		return err
 	})
 	return job, err

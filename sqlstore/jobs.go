@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/dcvaas/dcvaas"
 )
@@ -30,22 +31,31 @@ func scanJob(row interface{ Scan(...any) error }) (*dcvaas.Job, error) {
 
 // insertJob records a queued job, audits it and hands it to the queue, all
 // inside tx.
-func (db *DB) insertJob(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, domainID string, jt dcvaas.JobType) (*dcvaas.Job, error) {
+//
+// The queue entry comes first, so that the row is written once with its
+// queue id; inside one transaction the order changes nothing anyone sees.
+// The caller's own change, if any, comes in w and is written with the
+// job's row and audit entry (writes.go: one round trip on PostgreSQL).
+func (db *DB) insertJob(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, domainID string, jt dcvaas.JobType, opts EnqueueOpts, w *writes) (*dcvaas.Job, error) {
+	if w == nil {
+		w = &writes{}
+	}
 	now := db.now().UTC()
 	j := &dcvaas.Job{ID: newID(), OrgID: actor.OrgID, DomainID: domainID, Type: jt, Status: dcvaas.JobQueued,
 		MaxAttempts: dcvaas.DefaultMaxAttempts, RunAt: now, CreatedAt: now, UpdatedAt: now}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
-		VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, '', $7, $7, $7)`,
-		j.ID, j.OrgID, j.DomainID, string(j.Type), string(j.Status), j.MaxAttempts, micros(now)); err != nil {
-		return nil, openJobConflict(err, jt)
-	}
-	if err := db.audit(ctx, tx, actor, "job.queued", "job", j.ID, map[string]any{"type": j.Type, "domainId": domainID}); err != nil {
-		return nil, err
-	}
+	var queueID int64
 	if db.enqueuer != nil {
-		if err := db.enqueuer.EnqueueTx(ctx, tx, j); err != nil {
+		var err error
+		if queueID, err = db.enqueuer.EnqueueTx(ctx, tx, j, opts); err != nil {
 			return nil, err
 		}
+	}
+	w.add(`INSERT INTO jobs (`+jobColumns+`, queue_job_id)
+		VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, '', $7, $7, $7, $8)`,
+		j.ID, j.OrgID, j.DomainID, string(j.Type), string(j.Status), j.MaxAttempts, micros(now), nullQueueID(queueID))
+	w.audit(auditEntry{actor, "job.queued", "job", j.ID, map[string]any{"type": j.Type, "domainId": domainID}})
+	if err := db.exec(ctx, tx, w); err != nil {
+		return nil, openJobConflict(err, jt)
 	}
 	return j, nil
 }
@@ -127,17 +137,19 @@ func (db *DB) RetryJob(ctx context.Context, actor dcvaas.Actor, id string) (*dcv
 		}
 		now := db.now().UTC()
 		j.Status, j.Attempts, j.RunAt, j.UpdatedAt = dcvaas.JobQueued, 0, now, now
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $1, attempts = 0, run_at = $2, updated_at = $2 WHERE id = $3`,
-			string(j.Status), micros(now), j.ID); err != nil {
+		var queueID int64
+		if db.enqueuer != nil {
+			if queueID, err = db.enqueuer.EnqueueTx(ctx, tx, j, EnqueueOpts{}); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = $1, attempts = 0, run_at = $2, updated_at = $2,
+			queue_job_id = COALESCE($3, queue_job_id), max_attempts = $4 WHERE id = $5`,
+			string(j.Status), micros(now), nullQueueID(queueID), j.MaxAttempts, j.ID); err != nil {
 			return openJobConflict(err, j.Type)
 		}
 		if err := db.audit(ctx, tx, actor, "job.retried", "job", j.ID, map[string]any{"type": j.Type, "domainId": j.DomainID}); err != nil {
 			return err
-		}
-		if db.enqueuer != nil {
-			if err := db.enqueuer.EnqueueTx(ctx, tx, j); err != nil {
-				return err
-			}
 		}
 		job = j
 		return nil
@@ -149,7 +161,9 @@ func (db *DB) RetryJob(ctx context.Context, actor dcvaas.Actor, id string) (*dcv
 // has at most one renewal queued or running; a renewal check may have
 // queued one a moment ago) into ECONFLICT.
 func openJobConflict(err error, jt dcvaas.JobType) error {
-	if isUniqueViolation(err) {
+	// The jobs table's, not a violation by a caller's statement written
+	// with the job (writes.go).
+	if isUniqueViolation(err) && strings.Contains(err.Error(), "jobs") {
 		return &dcvaas.Error{Code: dcvaas.ECONFLICT, Message: fmt.Sprintf("a %s of this domain is already queued or running", jt), Err: err}
 	}
 	return err

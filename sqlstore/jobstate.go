@@ -102,14 +102,6 @@ func (db *DB) AuditJob(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, action st
 	return db.audit(ctx, tx, dcvaas.SystemActor(j.OrgID), action, "job", j.ID, details)
 }
 
-// SetJobQueue records, inside the transaction that queued it, which queue
-// entry runs the job and how many attempts it gets.
-func (db *DB) SetJobQueue(ctx context.Context, tx *sql.Tx, jobID string, queueJobID int64, maxAttempts int) error {
-	_, err := tx.ExecContext(ctx, `UPDATE jobs SET queue_job_id = $1, max_attempts = $2 WHERE id = $3`,
-		nullQueueID(queueJobID), maxAttempts, jobID)
-	return err
-}
-
 func nullQueueID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
 // SaveDomainState writes d's status and last error, sets d.UpdatedAt, and
@@ -129,7 +121,7 @@ func (db *DB) SaveDomainState(ctx context.Context, tx *sql.Tx, d *dcvaas.Domain,
 // InsertJobTx queues a job inside tx the same way the API does: jobs row,
 // audit "job.queued", and the Enqueuer's queue entry.
 func (db *DB) InsertJobTx(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, domainID string, jt dcvaas.JobType) (*dcvaas.Job, error) {
-	return db.insertJob(ctx, tx, actor, domainID, jt)
+	return db.insertJob(ctx, tx, actor, domainID, jt, EnqueueOpts{}, nil)
 }
 
 // SupersedeQueuedJobs ends the domain's other queued jobs of type jt as

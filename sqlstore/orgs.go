@@ -141,15 +141,7 @@ func (db *DB) findMembership(ctx context.Context, q querier, userID, orgID strin
 
 // FindMembership implements dcvaas.OrgStore.
 func (db *DB) FindMembership(ctx context.Context, userID, orgID string) (*dcvaas.Organization, error) {
-	o, gen, ok := db.cachedMembership(userID, orgID)
-	if ok {
-		return o, nil
-	}
-	o, err := db.findMembership(ctx, db.read, userID, orgID)
-	if err == nil {
-		db.cacheMembership(gen, userID, orgID, o)
-	}
-	return o, err
+	return db.findMembership(ctx, db.read, userID, orgID)
 }
 
 // UpdateOrganization implements dcvaas.OrgStore.

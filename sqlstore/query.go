@@ -33,3 +33,24 @@ func (w *where) page(limit, offset int) (string, []any) {
 	n := len(w.args)
 	return fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2), append(append([]any{}, w.args...), limit, offset)
 }
+
+// numberedRows is a VALUES list of n rows of cols placeholders each,
+// numbered $1, $2, … in order, for a short multi-row insert. (Thousands of
+// rows on SQLite want valueRows instead.)
+func numberedRows(n, cols int) string {
+	var b strings.Builder
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", r*cols+c+1)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}

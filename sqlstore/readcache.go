@@ -18,8 +18,8 @@ import (
 //     the job engine. SQLite has no other node, so "unchanged" is known
 //     exactly; Changes hands it to the API's cache of domain list pages.
 //   - identity: commits that changed a row of identityTables, which decide
-//     who a token is (the API's hottest read) and the organization
-//     defaults read with it. The write pool's pre-update hook sees every
+//     who a token is (the API's hottest read, with its organization's
+//     defaults). The write pool's pre-update hook sees every
 //     row change, whatever statement made it. Counted apart from gen so
 //     that a busy stream of other writes (domains, jobs) leaves these
 //     answers cached.
@@ -33,10 +33,7 @@ type readCache struct {
 	gen      atomic.Uint64
 	identity atomic.Uint64
 	auth     *gencache.Cache[string, dcvaas.Authenticated]
-	orgs     *gencache.Cache[membershipKey, dcvaas.Organization]
 }
-
-type membershipKey struct{ userID, orgID string }
 
 // maxCachedTokens bounds the tokens remembered between two changes.
 const maxCachedTokens = 10000
@@ -47,7 +44,6 @@ const dataVersionPoll = 250 * time.Millisecond
 func newReadCache() *readCache {
 	return &readCache{
 		auth: gencache.New[string, dcvaas.Authenticated](maxCachedTokens),
-		orgs: gencache.New[membershipKey, dcvaas.Organization](maxCachedTokens),
 	}
 }
 
@@ -84,44 +80,30 @@ func (db *DB) cachedAuth(hash string, now time.Time) (*dcvaas.Authenticated, uin
 	if !ok || (a.Token.ExpiresAt != nil && !a.Token.ExpiresAt.After(now)) {
 		return nil, gen, false
 	}
-	// A copy: the caller owns what it gets.
-	t := *a.Token
-	return &dcvaas.Authenticated{Token: &t, MemberRole: a.MemberRole}, gen, true
+	return copyAuth(a), gen, true
 }
 
 func (db *DB) cacheAuth(gen uint64, hash string, a *dcvaas.Authenticated) {
 	if db.cache != nil {
-		t := *a.Token
-		db.cache.auth.Put(gen, hash, dcvaas.Authenticated{Token: &t, MemberRole: a.MemberRole})
+		db.cache.auth.Put(gen, hash, *copyAuth(*a))
 	}
 }
 
-// cachedMembership is cachedAuth for FindMembership.
-func (db *DB) cachedMembership(userID, orgID string) (*dcvaas.Organization, uint64, bool) {
-	if db.cache == nil {
-		return nil, 0, false
-	}
-	gen := db.cache.identity.Load()
-	o, ok := db.cache.orgs.Get(gen, membershipKey{userID, orgID})
-	if !ok {
-		return nil, gen, false
-	}
-	return copyOrg(o), gen, true
+// copyAuth copies a deeply enough that neither copy's changes reach the
+// other: the caller owns what it gets.
+func copyAuth(a dcvaas.Authenticated) *dcvaas.Authenticated {
+	t := *a.Token
+	a.Token = &t
+	a.OrgSettings = copySettings(a.OrgSettings)
+	return &a
 }
 
-func (db *DB) cacheMembership(gen uint64, userID, orgID string, o *dcvaas.Organization) {
-	if db.cache != nil {
-		db.cache.orgs.Put(gen, membershipKey{userID, orgID}, *copyOrg(*o))
-	}
-}
-
-// copyOrg copies o deeply enough that neither copy's changes reach the other.
-func copyOrg(o dcvaas.Organization) *dcvaas.Organization {
-	if w := o.Settings.DefaultIncludeWildcard; w != nil {
+func copySettings(s dcvaas.OrgSettings) dcvaas.OrgSettings {
+	if w := s.DefaultIncludeWildcard; w != nil {
 		v := *w
-		o.Settings.DefaultIncludeWildcard = &v
+		s.DefaultIncludeWildcard = &v
 	}
-	return &o
+	return s
 }
 
 // watchDataVersion bumps the change counts when another process commits to

@@ -47,24 +47,27 @@ func TestIdentityCacheFollowsEveryWrite(t *testing.T) {
 	if _, err := db.Authenticate(ctx, "hash", now); dcvaas.ErrorCode(err) != dcvaas.EUNAUTHORIZED {
 		t.Fatalf("revoked token authenticated: %v", err)
 	}
-	// So does an organization's change inside a transaction; a rolled
-	// back one does not.
-	if _, err := db.FindMembership(ctx, tok.UserID, org.ID); err != nil {
+	// So does a change of the organization's defaults inside a
+	// transaction; a rolled back one does not.
+	if _, err := db.write.Exec(`UPDATE api_tokens SET revoked_at = NULL WHERE id = $1`, tok.ID); err != nil {
 		t.Fatal(err)
 	}
+	if a, err := db.Authenticate(ctx, "hash", now); err != nil || a.OrgSettings.DefaultKeyType != "" {
+		t.Fatalf("auth %+v, %v", a, err)
+	}
 	tx, _ := db.write.Begin()
-	tx.Exec(`UPDATE organizations SET name = 'Rolled back' WHERE id = $1`, org.ID)
+	tx.Exec(`UPDATE organizations SET settings = '{"defaultKeyType":"rsa2048"}' WHERE id = $1`, org.ID)
 	tx.Rollback()
-	if o, err := db.FindMembership(ctx, tok.UserID, org.ID); err != nil || o.Name != "Acme" {
-		t.Fatalf("membership %+v, %v", o, err)
+	if a, err := db.Authenticate(ctx, "hash", now); err != nil || a.OrgSettings.DefaultKeyType != "" {
+		t.Fatalf("auth after rollback %+v, %v", a, err)
 	}
 	tx, _ = db.write.Begin()
-	tx.Exec(`UPDATE organizations SET name = 'Renamed' WHERE id = $1`, org.ID)
+	tx.Exec(`UPDATE organizations SET settings = '{"defaultKeyType":"ec384"}' WHERE id = $1`, org.ID)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if o, err := db.FindMembership(ctx, tok.UserID, org.ID); err != nil || o.Name != "Renamed" {
-		t.Fatalf("membership after rename %+v, %v", o, err)
+	if a, err := db.Authenticate(ctx, "hash", now); err != nil || a.OrgSettings.DefaultKeyType != "ec384" {
+		t.Fatalf("auth after the change %+v, %v", a, err)
 	}
 }
 

@@ -3,8 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
-
+	"fmt"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -40,14 +41,15 @@ func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dc
 		return a, nil
 	}
 	var t dcvaas.Token
-	var role, memberRole string
+	var role, memberRole, settings string
 	var created int64
 	var lastUsed, expires sql.NullInt64
 	err := db.read.QueryRowContext(ctx, `SELECT t.id, t.org_id, t.user_id, t.name, t.prefix, t.role, t.created_at,
-		t.last_used_at, t.expires_at, m.role
+		t.last_used_at, t.expires_at, m.role, o.settings
 		FROM api_tokens t JOIN organization_members m ON m.org_id = t.org_id AND m.user_id = t.user_id
+		JOIN organizations o ON o.id = t.org_id
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)`,
-		hash, micros(now)).Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires, &memberRole)
+		hash, micros(now)).Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires, &memberRole, &settings)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token")
 	} else if err != nil {
@@ -55,6 +57,9 @@ func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dc
 	}
 	t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
 	a = &dcvaas.Authenticated{Token: &t, MemberRole: dcvaas.MemberRole(memberRole)}
+	if err := json.Unmarshal([]byte(settings), &a.OrgSettings); err != nil {
+		return nil, fmt.Errorf("organization %s settings: %w", t.OrgID, err)
+	}
 	db.cacheAuth(gen, hash, a)
 	return a, nil
 }

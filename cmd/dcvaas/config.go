@@ -27,6 +27,7 @@ type setting struct {
 
 var settings = append([]setting{
 	{"database-url", "DCVAAS_DATABASE_URL", "./data/dcvaas.db", "postgres:// or postgresql:// URL, else an SQLite file path (sqlite:// prefix allowed)"},
+	{"db-max-conns", "DCVAAS_DB_MAX_CONNS", "0", "PostgreSQL connections this process opens at most; 0: 4 per CPU, at least 8"},
 	{"http-addr", "DCVAAS_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on"},
 	{"cors-origins", "DCVAAS_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser"},
 	{"encryption-key", "DCVAAS_ENCRYPTION_KEY", "", "64 hex characters; unset with SQLite: generated once beside the database file"},
@@ -42,6 +43,7 @@ var settings = append([]setting{
 type Config struct {
 	DatabaseURL     string
 	Dialect         sqlstore.Dialect
+	DBMaxConns      int // 0: sqlstore's default
 	HTTPAddr        string
 	CORSOrigins     []string
 	EncryptionKey   []byte // nil: derive from the key file (SQLite only)
@@ -122,6 +124,9 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 		}
 	} else if c.Dialect == sqlstore.Postgres {
 		bad("DCVAAS_ENCRYPTION_KEY", "required with PostgreSQL (every node must share it); generate one with: openssl rand -hex 32")
+	}
+	if c.DBMaxConns, err = strconv.Atoi(get("DCVAAS_DB_MAX_CONNS")); err != nil || c.DBMaxConns < 0 || c.DBMaxConns == 1 {
+		bad("DCVAAS_DB_MAX_CONNS", "want 0 (automatic) or at least 2 connections, got %q", get("DCVAAS_DB_MAX_CONNS"))
 	}
 	if c.RateLimit, err = strconv.Atoi(get("DCVAAS_RATE_LIMIT")); err != nil || c.RateLimit < 1 {
 		bad("DCVAAS_RATE_LIMIT", "want a positive number of requests per minute, got %q", get("DCVAAS_RATE_LIMIT"))
