@@ -189,22 +189,25 @@ func (e *Engine) finishTx(ctx context.Context, r *run, out outcome) error {
 		e.logOutcome(ctx, r, out)
 		return nil
 	}
-	tx, err := e.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if out.touchesDomain() {
-		// Locked before the job row is written: the store's lock order.
-		d, err := e.db.JobDomain(ctx, tx, r.job.ID, true)
-		if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
-			return nil
-		} else if err != nil {
-			return err
+	gone := false
+	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		if out.touchesDomain() {
+			// Locked before the job row is written: the store's lock order.
+			d, err := e.db.JobDomain(ctx, tx, r.job.ID, true)
+			if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
+				gone = true // hard-deleted with its jobs: nothing to record
+				return nil
+			} else if err != nil {
+				return err
+			}
+			r.domain = d
 		}
-		r.domain = d
+		return e.record(ctx, tx, r, out)
+	})
+	if err == nil && !gone {
+		e.logOutcome(ctx, r, out)
 	}
-	return e.recordAndCommit(ctx, tx, r, out)
+	return err
 }
 
 func (e *Engine) recordAndCommit(ctx context.Context, tx *sql.Tx, r *run, out outcome) error {

@@ -40,6 +40,11 @@ type txRequest struct {
 	panicked any
 }
 
+// InTx runs fn in a write transaction, committed when fn returns nil, for
+// the job engine's own changes; on SQLite it shares commits like the
+// store's (fn must then use only tx, and not wait on anything slow).
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error { return db.inTx(ctx, fn) }
+
 // inTx runs fn in a transaction on the writer, committing when fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.dialect != SQLite {
