@@ -27,7 +27,7 @@ type setting struct {
 
 var settings = append([]setting{
 	{"database-url", "DCVAAS_DATABASE_URL", "./data/dcvaas.db", "postgres:// or postgresql:// URL, else an SQLite file path (sqlite:// prefix allowed)"},
-	{"db-max-conns", "DCVAAS_DB_MAX_CONNS", "0", "PostgreSQL connections this process opens at most; 0: 4 per CPU, at least 8"},
+	{"db-max-conns", "DCVAAS_DB_MAX_CONNS", "0", "PostgreSQL connections this process opens at most; 0: 8 per CPU, at least 16"},
 	{"http-addr", "DCVAAS_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on"},
 	{"cors-origins", "DCVAAS_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser"},
 	{"encryption-key", "DCVAAS_ENCRYPTION_KEY", "", "64 hex characters; unset with SQLite: generated once beside the database file"},
