@@ -16,7 +16,7 @@ func ReplaceSection(path, heading, body string) error {
 		return err
 	}
 	doc := string(raw)
-	section := heading + "\n\n" + body
+	section := heading + "\n\n" + strings.TrimRight(body, "\n") + "\n"
 	start := strings.Index(doc, heading+"\n")
 	if start < 0 {
 		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
@@ -27,6 +27,9 @@ func ReplaceSection(path, heading, body string) error {
 	end := len(doc)
 	if next := strings.Index(doc[start+len(heading):], "\n## "); next >= 0 {
 		end = start + len(heading) + next + 1
+	}
+	if end < len(doc) {
+		section += "\n" // one blank line before the next section, however body ends
 	}
 	return os.WriteFile(path, []byte(doc[:start]+section+doc[end:]), 0o644)
 }

@@ -9,7 +9,8 @@ import (
 func TestReplaceSection(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "b.md")
 	os.WriteFile(path, []byte("# B\n\n## One\n\nold\n\n## Two\n\nkeep\n"), 0o644)
-	if err := ReplaceSection(path, "## One", "new\n\n"); err != nil {
+	// A body without its closing blank line still leaves one before the next section.
+	if err := ReplaceSection(path, "## One", "new"); err != nil {
 		t.Fatal(err)
 	}
 	if err := ReplaceSection(path, "## Three", "added\n"); err != nil {
