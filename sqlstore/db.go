@@ -61,7 +61,8 @@ type Options struct {
 // work with few connections (each backend busy, none waiting for a core):
 // on 2 CPUs, the POST /api/domains benchmark did 1.45× more with 8 than
 // with 32. The job engine, whose statements wait on the database more
-// than they use it, wanted more: 8 cost it a fifth of its jobs/s, 16 none.
+// than they use it, wants more: with 8 it did about a fifth fewer jobs/s
+// than with 32; 16 sits between (docs/benchmarks.md).
 // River needs at least two (its migrator holds one while it asks the pool
 // for another).
 func DefaultMaxConns() int { return max(16, 8*runtime.GOMAXPROCS(0)) }

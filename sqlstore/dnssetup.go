@@ -22,13 +22,8 @@ func (db *DB) QueueDNSSetup(ctx context.Context, actor dcvaas.Actor, domainID st
 		if _, err := db.findDomain(ctx, tx, actor.OrgID, domainID, true); err != nil {
 			return err
 		}
-		existing, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs
-			WHERE domain_id = $1 AND type = $2 AND status IN ('queued', 'running')
-			ORDER BY created_at DESC, id DESC LIMIT 1`, domainID, string(dcvaas.JobDNSSetup)))
-		if err == nil {
-			job = existing
-			return nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
+		var err error
+		if job, err = db.openJob(ctx, tx, domainID, dcvaas.JobDNSSetup); job != nil || err != nil {
 			return err
 		}
 		if job, err = db.insertJob(ctx, tx, actor, domainID, dcvaas.JobDNSSetup, EnqueueOpts{}, nil); err != nil {

@@ -136,13 +136,7 @@ func (db *DB) EnqueueDomainJob(ctx context.Context, actor dcvaas.Actor, domainID
 		// Two orders for one domain at once would waste CA rate limits and
 		// race to store the certificate: an unfinished one is the answer.
 		if jt == dcvaas.JobStartIssuance || jt == dcvaas.JobRenewal {
-			existing, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs
-				WHERE domain_id = $1 AND type = $2 AND status IN ('queued', 'running')
-				ORDER BY created_at DESC, id DESC LIMIT 1`, domainID, string(jt)))
-			if err == nil {
-				job = existing
-				return nil
-			} else if !errors.Is(err, sql.ErrNoRows) {
+			if job, err = db.openJob(ctx, tx, domainID, jt); job != nil || err != nil {
 				return err
 			}
 		}

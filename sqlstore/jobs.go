@@ -60,6 +60,18 @@ func (db *DB) insertJob(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, dom
 	return j, nil
 }
 
+// openJob returns the domain's newest job of type jt that is queued or
+// running, or nil when there is none.
+func (db *DB) openJob(ctx context.Context, tx *sql.Tx, domainID string, jt dcvaas.JobType) (*dcvaas.Job, error) {
+	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE domain_id = $1 AND type = $2 AND status IN ('queued', 'running')
+		ORDER BY created_at DESC, id DESC LIMIT 1`, domainID, string(jt)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return j, err
+}
+
 // FindJob implements dcvaas.JobStore.
 func (db *DB) FindJob(ctx context.Context, orgID, id string) (*dcvaas.Job, error) {
 	return db.findJob(ctx, db.read, orgID, id, false)
