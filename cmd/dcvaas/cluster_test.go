@@ -64,14 +64,13 @@ func TestTwoProcessesOneQueue(t *testing.T) {
 	var nodes [2]*binary
 	var bases [2]string
 	for i := range nodes {
-		addr := freeAddr(t)
-		vars := []string{"DCVAAS_HTTP_ADDR=" + addr}
+		var vars []string
 		for k, v := range common {
 			vars = append(vars, k+"="+v)
 		}
-		bin, vars := selfBinary(vars) // process_test.go
-		bases[i] = "http://" + addr
-		nodes[i] = startBinary(t, bin, vars, bases[i]) // crash_test.go
+		bin, vars := selfBinary(vars)        // process_test.go
+		nodes[i] = startBinary(t, bin, vars) // crash_test.go
+		bases[i] = nodes[i].base
 	}
 
 	// Domains through both APIs, several at a time. Every third name's

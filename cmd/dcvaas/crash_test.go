@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -41,18 +41,16 @@ func TestCrashMidJob(t *testing.T) {
 
 func crashMidJob(t *testing.T, bin, dbURL string) {
 	dnsSrv := resolvetest.New(t)
-	addr := freeAddr(t)
 	vars := []string{
 		"DCVAAS_DATABASE_URL=" + dbURL,
 		"DCVAAS_ENCRYPTION_KEY=" + strings.Repeat("ab", 32),
-		"DCVAAS_HTTP_ADDR=" + addr,
 		"DCVAAS_VERIFY_ZONE=verify.example",
 		"DCVAAS_RESOLVERS=" + dnsSrv.Addr,
 		// Rescue quickly: the process that ran the job is gone for good.
 		"DCVAAS_JOB_RESCUE_AFTER=5s",
 		"DCVAAS_SHUTDOWN_TIMEOUT=5s",
 		// Loopback only: a free port for the DNS server, a CA that is not there.
-		"DCVAAS_DNS_ADDR=" + freeAddr(t),
+		"DCVAAS_DNS_ADDR=127.0.0.1:0",
 		"DCVAAS_ACME_CAS=nowhere",
 		"DCVAAS_ACME_NOWHERE_DIRECTORY=https://127.0.0.1:1/directory",
 	}
@@ -66,14 +64,12 @@ func crashMidJob(t *testing.T, bin, dbURL string) {
 	if err := json.Unmarshal(out, &creds); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + addr
-
 	// The lookup of the delegation record hangs: the job is mid-run when
 	// the query reaches the DNS server.
 	const name = "_acme-challenge.crash.example.com"
 	dnsSrv.Hold(name)
-	first := startBinary(t, bin, vars, base)
-	status, dom := call(t, "POST", base+"/api/domains", creds.Token, map[string]any{"domainName": "crash.example.com"})
+	first := startBinary(t, bin, vars)
+	status, dom := call(t, "POST", first.base+"/api/domains", creds.Token, map[string]any{"domainName": "crash.example.com"})
 	if status != http.StatusCreated {
 		t.Fatalf("create domain: %d %v", status, dom)
 	}
@@ -95,7 +91,8 @@ func crashMidJob(t *testing.T, bin, dbURL string) {
 	// stuck job (River's rescuer), runs it again, and it completes.
 	dnsSrv.SetCNAME(name, dom["cnameTarget"].(string))
 	dnsSrv.Release(name)
-	second := startBinary(t, bin, vars, base)
+	second := startBinary(t, bin, vars)
+	base := second.base
 	deadline := time.Now().Add(90 * time.Second)
 	var got map[string]any
 	for {
@@ -148,14 +145,22 @@ type binary struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
+	// base is the URL of its HTTP API.
+	base string
 }
 
-// startBinary runs `dcvaas serve` as a child process and waits until it
-// answers /healthz.
-func startBinary(t *testing.T, bin string, vars []string, base string) *binary {
+// listening finds the address in serve's "http listening" log line, text
+// or JSON.
+var listening = regexp.MustCompile(`http listening"?.*?"?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
+
+// startBinary runs `dcvaas serve` as a child process on a port of its own
+// choosing (DCVAAS_HTTP_ADDR 127.0.0.1:0, read back from its log: a port
+// picked here and handed over could be taken by another test's process in
+// between) and waits until it answers /healthz.
+func startBinary(t *testing.T, bin string, vars []string) *binary {
 	t.Helper()
 	b := &binary{cmd: exec.Command(bin, "serve"), logs: &syncBuffer{}, done: make(chan error, 1)}
-	b.cmd.Env = vars
+	b.cmd.Env = append(slices.Clone(vars), "DCVAAS_HTTP_ADDR=127.0.0.1:0")
 	b.cmd.Stderr = b.logs
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -169,9 +174,16 @@ func startBinary(t *testing.T, bin string, vars []string, base string) *binary {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return b
+		if b.base == "" {
+			if m := listening.FindStringSubmatch(b.logs.String()); m != nil {
+				b.base = "http://" + m[1]
+			}
+		}
+		if b.base != "" {
+			if resp, err := http.Get(b.base + "/healthz"); err == nil {
+				resp.Body.Close()
+				return b
+			}
 		}
 		select {
 		case err := <-b.done:
@@ -222,14 +234,4 @@ func waitQuery(t *testing.T, srv *resolvetest.Server, name string) {
 			t.Fatalf("no DNS query for %s", name)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

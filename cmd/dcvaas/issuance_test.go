@@ -419,11 +419,9 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 	if err := os.WriteFile(bundle, w.ca.TLSRootsPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
 	vars := []string{
 		"DCVAAS_DATABASE_URL=" + dbURL,
 		"DCVAAS_ENCRYPTION_KEY=" + strings.Repeat("ab", 32),
-		"DCVAAS_HTTP_ADDR=" + addr,
 		"DCVAAS_VERIFY_ZONE=" + issuanceZone,
 		"DCVAAS_DNS_ADDR=" + dnsAddr,
 		"DCVAAS_RESOLVERS=" + w.dns.ResolverAddr,
@@ -443,10 +441,10 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 	if err := json.Unmarshal(out, &creds); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + addr
 
 	hold.hold()
-	first := startBinary(t, bin, vars, base)
+	first := startBinary(t, bin, vars)
+	base := first.base
 	name := "crash-" + randLabel(5) + ".example.com"
 	status, dom := call(t, "POST", base+"/api/domains", creds.Token, map[string]any{"domainName": name})
 	if status != http.StatusCreated {
@@ -484,7 +482,8 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 		t.Fatalf("after the crash: domain %+v, %v", d, err)
 	}
 
-	second := startBinary(t, bin, vars, base)
+	second := startBinary(t, bin, vars)
+	base = second.base
 	hold.release()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
