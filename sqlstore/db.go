@@ -22,7 +22,6 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 )
 
@@ -150,7 +149,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.read.SetMaxOpenConns(8)
 		db.read.SetMaxIdleConns(8)
 	case Postgres:
-		if db.write, err = sql.Open("pgx", dsn); err != nil {
+		if db.write, err = openPostgres(dsn); err != nil {
 			return nil, err
 		}
 		n := opts.MaxConns

@@ -42,6 +42,7 @@ func apiBench(ctx context.Context, args []string) error {
 	only := fs.String("only", "", "run only scenarios whose name contains this (for profiling)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	only1 := fs.String("db", "", "run only this database: sqlite or postgres (for profiling)")
+	conns := fs.Int("db-conns", 0, "PostgreSQL pool size; 0: the default of dcvaas serve")
 	fs.Parse(args)
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -67,7 +68,7 @@ func apiBench(ctx context.Context, args []string) error {
 		if *only1 != "" && string(d) != *only1 {
 			continue
 		}
-		rows, err := apiBenchDialect(ctx, d, *duration, *clients, *rounds)
+		rows, err := apiBenchDialect(ctx, d, *duration, *clients, *rounds, *conns)
 		if err != nil {
 			return fmt.Errorf("%s: %w", d, err)
 		}
@@ -88,13 +89,13 @@ func apiBench(ctx context.Context, args []string) error {
 	return nil
 }
 
-func apiBenchDialect(ctx context.Context, dialect sqlstore.Dialect, d time.Duration, clients, rounds int) ([]result, error) {
+func apiBenchDialect(ctx context.Context, dialect sqlstore.Dialect, d time.Duration, clients, rounds, conns int) ([]result, error) {
 	dbURL, cleanup, err := freshDatabase(dialect)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	db, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{})
+	db, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{MaxConns: conns})
 	if err != nil {
 		return nil, err
 	}
