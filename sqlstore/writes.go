@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -33,7 +32,34 @@ func (w *writes) add(query string, args ...any) { w.stmts = append(w.stmts, stmt
 // audit adds an audit entry; all of them go in one multi-row insert, last.
 func (w *writes) audit(e auditEntry) { w.audits = append(w.audits, e) }
 
-var placeholder = regexp.MustCompile(`\$(\d+)`)
+// renumber adds offset to every $n placeholder of query. (The queries are
+// ours: a '$' followed by digits is always a placeholder.)
+func renumber(query string, offset int) string {
+	if offset == 0 {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	for {
+		i := strings.IndexByte(query, '$')
+		if i < 0 {
+			b.WriteString(query)
+			return b.String()
+		}
+		j := i + 1
+		for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+			j++
+		}
+		if j == i+1 {
+			b.WriteString(query[:j])
+		} else {
+			n, _ := strconv.Atoi(query[i+1 : j])
+			b.WriteString(query[:i+1])
+			b.WriteString(strconv.Itoa(n + offset))
+		}
+		query = query[j:]
+	}
+}
 
 // exec runs w inside tx.
 func (db *DB) exec(ctx context.Context, tx *sql.Tx, w *writes) error {
@@ -57,10 +83,7 @@ func (db *DB) exec(ctx context.Context, tx *sql.Tx, w *writes) error {
 	var args []any
 	for i, s := range stmts {
 		offset := len(args)
-		renumbered := placeholder.ReplaceAllStringFunc(s.query, func(p string) string {
-			n, _ := strconv.Atoi(p[1:])
-			return "$" + strconv.Itoa(n+offset)
-		})
+		renumbered := renumber(s.query, offset)
 		switch {
 		case i == 0:
 			fmt.Fprintf(&q, "WITH w%d AS (%s)", i, renumbered)
