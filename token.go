@@ -38,6 +38,25 @@ type Authenticated struct {
 	OrgSettings OrgSettings
 }
 
+// Admission is a request let in: who its token is, and its count against
+// the organization's rate limit.
+type Admission struct {
+	Auth *Authenticated
+	Rate RateDecision
+	// RateErr says the count could not be taken (Rate is then empty); the
+	// token was authenticated all the same.
+	RateErr error
+}
+
+// Admitter authenticates a request's token and counts the request against
+// its organization's rate limit in one step. A store that counts in a
+// database shared by a cluster does it so that the count's round trip also
+// confirms a cached authentication, exactly: every request reaches the
+// database once instead of twice. Errors are Authenticate's.
+type Admitter interface {
+	Admit(ctx context.Context, hash string, limit int, now time.Time) (Admission, error)
+}
+
 // TokenStore persists API tokens.
 type TokenStore interface {
 	// Authenticate finds the live token with that hash, whose user is still

@@ -27,6 +27,10 @@ type actorKey struct{}
 // read with the token.
 type orgSettingsKey struct{}
 
+// admissionKey holds the *dcvaas.Admission of a request admitted in one
+// step (Deps.Limiter), for limitRate.
+type admissionKey struct{}
+
 // orgSettingsFrom returns the defaults of the authenticated organization.
 func orgSettingsFrom(ctx context.Context) dcvaas.OrgSettings {
 	s, _ := ctx.Value(orgSettingsKey{}).(dcvaas.OrgSettings)
@@ -59,10 +63,22 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 	}
 	ctx := hctx.Context()
 	now := s.now()
-	auth, err := s.store.Authenticate(ctx, apitoken.Hash(tok), now)
-	if err != nil {
-		s.writeProblem(hctx, err)
-		return
+	var auth *dcvaas.Authenticated
+	var admission *dcvaas.Admission
+	if s.admitter != nil {
+		// The rate-limit count is taken here too; limitRate applies it.
+		a, err := s.admitter.Admit(ctx, apitoken.Hash(tok), s.rateLimit, now)
+		if err != nil {
+			s.writeProblem(hctx, err)
+			return
+		}
+		auth, admission = a.Auth, &a
+	} else {
+		var err error
+		if auth, err = s.store.Authenticate(ctx, apitoken.Hash(tok), now); err != nil {
+			s.writeProblem(hctx, err)
+			return
+		}
 	}
 	s.touch(ctx, auth.Token.ID, now)
 	actor := dcvaas.Actor{
@@ -74,7 +90,11 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 		IP:         remoteIP(hctx.RemoteAddr()),
 		UserAgent:  hctx.Header("User-Agent"),
 	}
-	next(huma.WithValue(huma.WithValue(hctx, actorKey{}, actor), orgSettingsKey{}, auth.OrgSettings))
+	hctx = huma.WithValue(huma.WithValue(hctx, actorKey{}, actor), orgSettingsKey{}, auth.OrgSettings)
+	if admission != nil {
+		hctx = huma.WithValue(hctx, admissionKey{}, admission)
+	}
+	next(hctx)
 }
 
 // authorize refuses every mutation to read-only tokens. It runs after the

@@ -67,10 +67,13 @@ type bundle struct {
 type options struct {
 	rateLimit int
 	limiter   dcvaas.RateLimiter
-	// storeLimiter counts in the database, as clusters do, instead of memory.
-	storeLimiter bool
-	cors         []string
-	ready        func(context.Context) error
+	// storeLimiter counts in the database, as clusters do, instead of
+	// memory; on PostgreSQL that is the default, as in serve (which then
+	// admits requests in one step, sqlstore/admit.go), unless memoryLimiter.
+	storeLimiter  bool
+	memoryLimiter bool
+	cors          []string
+	ready         func(context.Context) error
 	// wrap, when set, stands between the server and the store.
 	wrap func(dcvaas.Store) dcvaas.Store
 	// keyring opens certificates' private keys (certkey_test.go).
@@ -92,7 +95,7 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		o.rateLimit = 1 << 20
 	}
 	switch {
-	case o.storeLimiter:
+	case o.storeLimiter, o.limiter == nil && dialect == sqlstore.Postgres && !o.memoryLimiter:
 		o.limiter = db
 	case o.limiter == nil:
 		o.limiter = ratelimit.NewMemory()

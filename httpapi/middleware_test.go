@@ -16,7 +16,7 @@ func TestRateLimit(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect sqlstore.Dialect) {
 		for _, inStore := range []bool{false, true} {
 			t.Run(map[bool]string{false: "memory", true: "store"}[inStore], func(t *testing.T) {
-				testRateLimit(t, setup(t, dialect, options{rateLimit: 3, storeLimiter: inStore}))
+				testRateLimit(t, setup(t, dialect, options{rateLimit: 3, storeLimiter: inStore, memoryLimiter: !inStore}))
 			})
 		}
 	})

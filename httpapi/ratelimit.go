@@ -22,7 +22,13 @@ func (s *server) limitRate(hctx huma.Context, next func(huma.Context)) {
 	ctx := hctx.Context()
 	orgID := actorFrom(ctx).OrgID
 	now := s.now()
-	d, err := s.limiter.Take(ctx, orgID, s.rateLimit, now)
+	var d dcvaas.RateDecision
+	var err error
+	if a, ok := ctx.Value(admissionKey{}).(*dcvaas.Admission); ok {
+		d, err = a.Rate, a.RateErr // counted by authenticate
+	} else {
+		d, err = s.limiter.Take(ctx, orgID, s.rateLimit, now)
+	}
 	if err != nil {
 		// Fail open. The limit protects capacity and fairness, it is not an
 		// access control: refusing every request because the counter (a

@@ -33,7 +33,9 @@ const maxBodyBytes = 1 << 20
 
 // Deps is everything the API needs from the rest of the program.
 type Deps struct {
-	Store   dcvaas.Store
+	Store dcvaas.Store
+	// Limiter counts requests. One that is also a dcvaas.Admitter (the
+	// PostgreSQL store) authenticates and counts each request in one step.
 	Limiter dcvaas.RateLimiter
 	// RateLimit is the number of requests per minute per organization;
 	// zero or less (or a nil Limiter) disables the limit.
@@ -60,8 +62,10 @@ type Deps struct {
 
 // server holds the dependencies the handlers share.
 type server struct {
-	store      dcvaas.Store
-	limiter    dcvaas.RateLimiter
+	store   dcvaas.Store
+	limiter dcvaas.RateLimiter
+	// admitter is limiter when it is a dcvaas.Admitter and the limit is on.
+	admitter   dcvaas.Admitter
 	rateLimit  int
 	verifyZone string
 	hardDelete bool
@@ -97,6 +101,9 @@ func NewServer(deps Deps) http.Handler {
 		keyring:     deps.Keyring,
 		metrics:     deps.Metrics,
 		lists:       newListCache(),
+	}
+	if a, ok := deps.Limiter.(dcvaas.Admitter); ok && deps.RateLimit > 0 {
+		s.admitter = a
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -87,7 +87,10 @@ type DB struct {
 	// stopWatch ends watchDataVersion and waits for it.
 	stopWatch func()
 	// takes combines concurrent rate-limit counts of one key (ratelimit.go).
-	takes    takeCombiner
+	takes takeCombiner
+	// admitted keeps token answers on PostgreSQL, confirmed by each
+	// request's rate-limit count (admit.go).
+	admitted admittedTokens
 	migrated bool
 }
 

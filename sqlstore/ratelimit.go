@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"time"
 
@@ -28,6 +29,14 @@ import (
 // own upsert had committed before it gave up). The upsert of a sent batch
 // runs until all of its members have given up, and is canceled then.
 func (db *DB) Take(ctx context.Context, key string, limit int, now time.Time) (dcvaas.RateDecision, error) {
+	d, _, err := db.take(ctx, key, limit, now)
+	return d, err
+}
+
+// take is Take that also returns the identity version of the organization
+// named key, read by the count's own statement (admit.go); -1 on SQLite or
+// when key names no organization.
+func (db *DB) take(ctx context.Context, key string, limit int, now time.Time) (dcvaas.RateDecision, int64, error) {
 	window := now.UTC().Truncate(time.Minute)
 	c := &db.takes
 	c.mu.Lock()
@@ -40,12 +49,12 @@ func (db *DB) Take(ctx context.Context, key string, limit int, now time.Time) (d
 		// under its own ctx, exactly as without combining.
 		c.keys[key] = &takeQueue{}
 		c.mu.Unlock()
-		count, err := db.upsertTake(ctx, key, window, 1)
+		count, version, err := db.upsertTake(ctx, key, window, 1)
 		db.takeSent(key)
 		if err != nil {
-			return dcvaas.RateDecision{}, err
+			return dcvaas.RateDecision{}, -1, err
 		}
-		return db.rateDecision(ctx, key, window, limit, count), nil
+		return db.rateDecision(ctx, key, window, limit, count), version, nil
 	}
 	w := &takeWaiter{done: make(chan struct{})}
 	b := q.batch(ctx, window)
@@ -66,14 +75,14 @@ func (db *DB) Take(ctx context.Context, key string, limit int, now time.Time) (d
 				b.cancel() // nobody waits for the upsert any more
 			}
 			c.mu.Unlock()
-			return dcvaas.RateDecision{}, ctx.Err()
+			return dcvaas.RateDecision{}, -1, ctx.Err()
 		}
 		c.mu.Unlock()
 	}
 	if w.err != nil {
-		return dcvaas.RateDecision{}, w.err
+		return dcvaas.RateDecision{}, -1, w.err
 	}
-	return db.rateDecision(ctx, key, window, limit, w.count), nil
+	return db.rateDecision(ctx, key, window, limit, w.count), w.version, nil
 }
 
 // rateDecision turns the count of one request into its decision. The first
@@ -93,14 +102,29 @@ func (db *DB) rateDecision(ctx context.Context, key string, window time.Time, li
 }
 
 // upsertTake adds n requests to the counter of (key, window) and returns the
-// new count.
-func (db *DB) upsertTake(ctx context.Context, key string, window time.Time, n int) (int, error) {
+// new count, and on PostgreSQL the identity version of the organization
+// named key as of this statement (-1 when there is none, and on SQLite).
+func (db *DB) upsertTake(ctx context.Context, key string, window time.Time, n int) (int, int64, error) {
 	var count int
-	err := db.write.QueryRowContext(ctx, `INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, $3)
-		ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + excluded.count
-		RETURNING count`, key, micros(window), n).Scan(&count)
-	return count, err
+	version := sql.NullInt64{Int64: -1}
+	dest := []any{&count}
+	q := upsertTakeSQL
+	if db.dialect == Postgres {
+		q += `, (SELECT identity_version FROM organizations WHERE id = $1)`
+		dest = append(dest, &version)
+	}
+	if err := db.write.QueryRowContext(ctx, q, key, micros(window), n).Scan(dest...); err != nil {
+		return 0, -1, err
+	}
+	if !version.Valid {
+		version.Int64 = -1
+	}
+	return count, version.Int64, nil
 }
+
+const upsertTakeSQL = `INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, $3)
+	ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + excluded.count
+	RETURNING count`
 
 // takeCombiner is the state of Take's combining (the DB field takes). Its
 // zero value is ready to use.
@@ -133,13 +157,14 @@ type takeBatch struct {
 	cancel  context.CancelFunc
 }
 
-// takeWaiter is one call of Take waiting in a batch. count and err are set
-// before done is closed.
+// takeWaiter is one call of Take waiting in a batch. count, version and
+// err are set before done is closed.
 type takeWaiter struct {
-	done  chan struct{}
-	count int
-	err   error
-	gone  bool // gave up before the batch was sent
+	done    chan struct{}
+	count   int
+	version int64
+	err     error
+	gone    bool // gave up before the batch was sent
 }
 
 // batch returns the unsent batch of q for window, adding one if there is
@@ -201,10 +226,10 @@ func (db *DB) sendTakes(key string, q *takeQueue) {
 			b.cancel()
 			continue
 		}
-		count, err := db.upsertTake(ctx, key, b.window, n)
+		count, version, err := db.upsertTake(ctx, key, b.window, n)
 		b.cancel()
 		for i, w := range members {
-			w.count, w.err = count-n+i+1, err
+			w.count, w.version, w.err = count-n+i+1, version, err
 			close(w.done)
 		}
 	}

@@ -40,28 +40,50 @@ func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dc
 	if ok {
 		return a, nil
 	}
-	var t dcvaas.Token
-	var role, memberRole, settings string
-	var created int64
-	var lastUsed, expires sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT t.id, t.org_id, t.user_id, t.name, t.prefix, t.role, t.created_at,
-		t.last_used_at, t.expires_at, m.role, o.settings
-		FROM api_tokens t JOIN organization_members m ON m.org_id = t.org_id AND m.user_id = t.user_id
-		JOIN organizations o ON o.id = t.org_id
-		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)`,
-		hash, micros(now)).Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires, &memberRole, &settings)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token")
-	} else if err != nil {
+	a, _, err := db.authenticate(ctx, hash, now)
+	if err != nil {
 		return nil, err
-	}
-	t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
-	a = &dcvaas.Authenticated{Token: &t, MemberRole: dcvaas.MemberRole(memberRole)}
-	if err := json.Unmarshal([]byte(settings), &a.OrgSettings); err != nil {
-		return nil, fmt.Errorf("organization %s settings: %w", t.OrgID, err)
 	}
 	db.cacheAuth(gen, hash, a)
 	return a, nil
+}
+
+// authQuery reads who a token is; on PostgreSQL also its organization's
+// identity version (admit.go), which SQLite does not keep.
+func authQuery(d Dialect) string {
+	version := "-1"
+	if d == Postgres {
+		version = "o.identity_version"
+	}
+	return `SELECT t.id, t.org_id, t.user_id, t.name, t.prefix, t.role, t.created_at,
+		t.last_used_at, t.expires_at, m.role, o.settings, ` + version + `
+		FROM api_tokens t JOIN organization_members m ON m.org_id = t.org_id AND m.user_id = t.user_id
+		JOIN organizations o ON o.id = t.org_id
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)`
+}
+
+var authQueries = map[Dialect]string{SQLite: authQuery(SQLite), Postgres: authQuery(Postgres)}
+
+// authenticate asks the database who the token with that hash is, and
+// returns the identity version the answer was read at (-1 on SQLite).
+func (db *DB) authenticate(ctx context.Context, hash string, now time.Time) (*dcvaas.Authenticated, int64, error) {
+	var t dcvaas.Token
+	var role, memberRole, settings string
+	var created, version int64
+	var lastUsed, expires sql.NullInt64
+	err := db.read.QueryRowContext(ctx, authQueries[db.dialect], hash, micros(now)).
+		Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires, &memberRole, &settings, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token")
+	} else if err != nil {
+		return nil, 0, err
+	}
+	t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
+	a := &dcvaas.Authenticated{Token: &t, MemberRole: dcvaas.MemberRole(memberRole)}
+	if err := json.Unmarshal([]byte(settings), &a.OrgSettings); err != nil {
+		return nil, 0, fmt.Errorf("organization %s settings: %w", t.OrgID, err)
+	}
+	return a, version, nil
 }
 
 // TouchToken implements dcvaas.TokenStore. It is not audited: it records a
