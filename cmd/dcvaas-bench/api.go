@@ -4,16 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"github.com/dcvaas/dcvaas/benchdoc"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,10 +19,12 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/benchdoc"
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/jobs"
 	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/sqlstore"
+	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
 
 // apiBench measures the HTTP API: /healthz as the baseline, authenticated
@@ -214,24 +211,5 @@ func freshDatabase(dialect sqlstore.Dialect) (string, func(), error) {
 		}
 		return filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
 	}
-	base := os.Getenv("DCVAAS_TEST_POSTGRES_URL")
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, err
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "bench_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
+	return storetest.PostgresSchema(os.Getenv(storetest.PostgresEnv), "bench_")
 }

@@ -42,33 +42,44 @@ func URL(t testing.TB, dialect sqlstore.Dialect) string {
 	if base == "" {
 		t.Skipf("%s is unset", PostgresEnv)
 	}
+	u, drop, err := PostgresSchema(base, "test_")
+	if err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(drop)
+	return u
+}
+
+// PostgresSchema creates a schema with a random name (after prefix) in the
+// PostgreSQL database of base, and returns base's URL set to use it and a
+// function that drops it with everything in it. The benchmarks outside
+// tests use it too.
+func PostgresSchema(base, prefix string) (string, func(), error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, err
+	}
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	defer admin.Close()
 	b := make([]byte, 6)
 	rand.Read(b)
-	schema := "test_" + hex.EncodeToString(b)
+	schema := prefix + hex.EncodeToString(b)
 	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
+		return "", nil, err
 	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			return
+	drop := func() {
+		if admin, err := sql.Open("pgx", base); err == nil {
+			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			admin.Close()
 		}
-		defer admin.Close()
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), drop, nil
 }
 
 // NewDB opens and migrates a fresh database, closed when the test ends.
