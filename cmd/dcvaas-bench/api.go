@@ -193,7 +193,8 @@ soon as the last is answered. /healthz (no token, no database) is the baseline o
 GET /api/domains?limit=50 reads a full page of 50 domains with a valid token; POST /api/domains creates
 a domain with its audit entry and its dns_check queued through the job engine (jobs row, River job) in
 one transaction, as in serve; the engine is not started, so no check runs. The PostgreSQL rate limit
-counts in the database (cluster-wide), SQLite's in memory. The clients read with a 64 KiB buffer, so a
+counts in the database (cluster-wide), and the same statement confirms the token's cached answer
+(sqlstore/admit.go); SQLite's counts in memory. The clients read with a 64 KiB buffer, so a
 25 KB page takes the load generator a read or two instead of seven.
 
 `
