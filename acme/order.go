@@ -149,11 +149,16 @@ func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.C
 		}
 		order, err = s.client.NewOrder(ctx, s.acct, req)
 	}
-	if errors.As(err, &p) && req.Replaces != "" && p.Type == acmeapi.ProblemTypeAlreadyReplaced {
-		// An earlier run's order already claimed the replacement (it
-		// crashed before recording it). RFC 9773 §5 lets the CA refuse a
-		// second one; the renewal goes ahead without the hint.
-		s.is.log.InfoContext(ctx, "certificate already being replaced; ordering without replaces", "domain", d.Name)
+	if errors.As(err, &p) && req.Replaces != "" && p.Type != acmeapi.ProblemTypeRateLimited {
+		// replaces is a hint (RFC 9773 §5), and the CA refused the order
+		// that carried it: most often because an earlier run's order
+		// already claimed the replacement (it crashed before recording
+		// it), which the RFC lets the CA refuse; or because the CA could
+		// not match the id to its certificate (Pebble, for 1 in 256
+		// serials). The renewal goes ahead without the hint. A rate limit
+		// is left alone: the hint is what may exempt the order from it.
+		s.is.log.InfoContext(ctx, "the CA refused the order naming the certificate it replaces; ordering without replaces",
+			"domain", d.Name, "problem", p.Type, "detail", p.Detail)
 		req.Replaces = ""
 		order, err = s.client.NewOrder(ctx, s.acct, req)
 	}

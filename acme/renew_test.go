@@ -7,6 +7,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
+	"github.com/dcvaas/dcvaas/acme/acmetest"
 	acmeapi "github.com/mholt/acmez/v3/acme"
 )
 
@@ -63,6 +64,40 @@ func TestRenewal(t *testing.T) {
 			t.Fatalf("TXT left: %v", left)
 		}
 	})
+}
+
+// The CA refuses an order because of its replaces (Pebble cannot match
+// some serials, a CA may refuse a second replacement): the renewal orders
+// again without the hint, and gets its certificate.
+func TestRenewalReplacesRefused(t *testing.T) {
+	e := setup(t, "sqlite")
+	ca := e.newCA("letsencrypt")
+	is := e.issuer([]string{"letsencrypt"}, func(c *acme.Config) { c.RenewDedup = -1 })
+	d := e.domain(false, "")
+	if _, err := is.Obtain(e.ctx, d, false); err != nil {
+		t.Fatal(err)
+	}
+	old := e.cert(d)
+	ca.SetFault(acmetest.Fault{Mode: acmetest.FaultRefuseReplaces})
+	res, err := is.Obtain(e.ctx, e.reload(d), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur := e.cert(d); cur.ID == old.ID || res.Outcome != "renewed" || res.Replaces != "" {
+		t.Fatalf("renewal %+v", res)
+	}
+	// The first order, then the refused ones with the hint (the ACME
+	// client repeats a 500 a few times), then one without.
+	orders := ca.NewOrders()
+	last := len(orders) - 1
+	if last < 2 || orders[last].Replaces != "" || orders[last].Refused {
+		t.Fatalf("orders = %+v", orders)
+	}
+	for _, o := range orders[1:last] {
+		if o.Replaces == "" || !o.Refused {
+			t.Fatalf("orders = %+v", orders)
+		}
+	}
 }
 
 // A renewal that runs again right after succeeding (its success was not

@@ -28,6 +28,13 @@ const (
 	FaultUnavailable
 	// FaultDown: every connection is dropped without an answer.
 	FaultDown
+	// FaultRefuseReplaces: a newOrder naming the certificate it replaces
+	// (RFC 9773 §5) answers 500 with a serverInternal problem, as Pebble
+	// v2.10.1 does when it cannot match the ARI id to a certificate: it
+	// looks the serial up without the 0x00 that DER puts before a serial
+	// whose first byte is 0x80 or more (1 in 256 of its certificates).
+	// Orders without replaces work.
+	FaultRefuseReplaces
 )
 
 // Fault is a misbehaviour and the Retry-After it announces (none when 0).
@@ -121,6 +128,11 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case fault.Mode == FaultRateLimited && isNewOrder:
 		record(true)
 		problem(w, http.StatusTooManyRequests, "urn:ietf:params:acme:error:rateLimited", "too many new orders recently (test fault)", fault.RetryAfter)
+		return
+	case fault.Mode == FaultRefuseReplaces && isNewOrder && order.Replaces != "":
+		record(true)
+		problem(w, http.StatusInternalServerError, "urn:ietf:params:acme:error:serverInternal",
+			"could not find an order for the given certificate (test fault)", fault.RetryAfter)
 		return
 	}
 	record(false)
