@@ -81,12 +81,13 @@ func BenchmarkIssuance(b *testing.B) {
 		"challenges, poll every 250 ms; the plain client also fetches Pebble's alternate chains), and the audit log's timestamps\n"+
 		"show dcvaas's start_issuance job itself taking 0.76–0.79 s, like the plain client's whole call. What dcvaas adds\n"+
 		"(this run: %s) is mostly waiting for the job queue: a queued job (the dns_check of POST /verify, then\n"+
-		"start_issuance) starts 5–50 ms later when the engine's River client is woken, but up to 1 s later (River's fetch poll\n"+
-		"interval, `jobs.Config.FetchPollInterval`) when it is not, which the audit log showed for PostgreSQL's dns_check here.\n"+
-		"The CNAME, CAA and delegation lookups and database writes add tens of milliseconds, which now and then cost a whole\n"+
-		"extra 250 ms poll round. Medians therefore move between about 0.85 s and 1.35 s from run to run on this shared\n"+
-		"2-CPU machine. In a burst the 32 workers overlap the waits and dcvaas keeps pace with the plain client; burst figures\n"+
-		"of single runs vary by up to ±40%% (26–48 certificates/s seen).\n", strings.Join(overheads, "; "))
+		"start_issuance) starts 5–50 ms later when the engine's River client is woken, or at River's next fetch poll\n"+
+		"(`jobs.Config.FetchPollInterval`) when it is not. On PostgreSQL River announces inserts at most once per queue and\n"+
+		"fetch cooldown (10 ms), so a start_issuance queued by a quick dns_check goes unannounced: with a 1 s poll that\n"+
+		"made PostgreSQL's p50 1.33 s (2026-12-01); the poll is 100 ms there now. The CNAME, CAA and delegation lookups and\n"+
+		"database writes add tens of milliseconds, which now and then cost a whole extra 250 ms poll round. In a burst the\n"+
+		"32 workers overlap the waits and dcvaas keeps pace with the plain client; burst figures of single runs vary by up\n"+
+		"to ±40%% (26–48 certificates/s seen).\n", strings.Join(overheads, "; "))
 	b.Log("\n" + doc.String())
 	if path := os.Getenv("DCVAAS_BENCH_WRITE"); path != "" {
 		if !filepath.IsAbs(path) {
