@@ -36,14 +36,7 @@ func TestTwoEngines(t *testing.T) {
 	var dbs [2]*sqlstore.DB
 	var engines [2]*Engine
 	for i := range engines {
-		db, err := sqlstore.Open(ctx, url, sqlstore.Options{Clock: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		db := storetest.Open(t, url, sqlstore.Options{Clock: clk.Now})
 		if err := Migrate(ctx, db); err != nil {
 			t.Fatal(err)
 		}

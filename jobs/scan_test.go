@@ -284,23 +284,17 @@ func TestConcurrentRenewalChecks(t *testing.T) {
 			var engines [2]*Engine
 			var dbs [2]*sqlstore.DB
 			for i := range engines {
-				db, err := sqlstore.Open(ctx, url, sqlstore.Options{Clock: clk.Now})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { db.Close() })
-				if err := db.Migrate(ctx); err != nil {
-					t.Fatal(err)
-				}
+				db := storetest.Open(t, url, sqlstore.Options{Clock: clk.Now})
 				if err := Migrate(ctx, db); err != nil {
 					t.Fatal(err)
 				}
 				cfg := testConfig(db, dns.Addr, clk)
 				cfg.Renewal.PageSize = 7 // many small pages: many chances to interleave
-				if engines[i], err = New(cfg); err != nil {
+				e, err := New(cfg)
+				if err != nil {
 					t.Fatal(err)
 				}
-				dbs[i] = db
+				engines[i], dbs[i] = e, db
 			}
 			b := &bundle{t: t, ctx: ctx, db: dbs[0], e: engines[0], clock: clk, n: new(atomic.Int64)}
 			tok := &dcvaas.Token{Name: "t", Prefix: "dcv_x", Hash: "hash-" + string(dialect), Role: dcvaas.TokenAdmin}

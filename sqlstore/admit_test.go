@@ -18,18 +18,7 @@ func TestAdmit(t *testing.T) {
 		t.Run(string(dialect), func(t *testing.T) {
 			ctx := context.Background()
 			url := storetest.URL(t, dialect)
-			open := func() *sqlstore.DB {
-				db, err := sqlstore.Open(ctx, url, sqlstore.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { db.Close() })
-				if err := db.Migrate(ctx); err != nil {
-					t.Fatal(err)
-				}
-				return db
-			}
-			db := open()
+			db := storetest.Open(t, url)
 			now := time.Now()
 			expires := now.Add(time.Hour)
 			tok := &dcvaas.Token{Name: "t", Prefix: "dcv_x", Hash: "hash", Role: dcvaas.TokenAdmin, ExpiresAt: &expires}
@@ -110,7 +99,7 @@ func TestAdmit(t *testing.T) {
 			// organization: on PostgreSQL this node refuses it at its next
 			// request. (SQLite has one node; another process on the same
 			// file, like `dcvaas bootstrap`, is noticed by polling.)
-			other := open()
+			other := storetest.Open(t, url)
 			refused := func() {
 				t.Helper()
 				if dialect == sqlstore.SQLite {

@@ -24,16 +24,8 @@ type rateDB struct {
 
 func newRateDB(t *testing.T, d sqlstore.Dialect) *rateDB {
 	t.Helper()
-	ctx := context.Background()
 	url := storetest.URL(t, d)
-	db, err := sqlstore.Open(ctx, url, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, url)
 	driver, dsn := "pgx", url
 	if d == sqlstore.SQLite {
 		driver, dsn = "sqlite", "file:"+url+"?_pragma=busy_timeout(10000)"

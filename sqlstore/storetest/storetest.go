@@ -85,18 +85,26 @@ func PostgresSchema(base, prefix string) (string, func(), error) {
 // NewDB opens and migrates a fresh database, closed when the test ends.
 func NewDB(t testing.TB, dialect sqlstore.Dialect, opts ...sqlstore.Options) *sqlstore.DB {
 	t.Helper()
+	return Open(t, URL(t, dialect), opts...)
+}
+
+// Open opens the database at url (from URL) and migrates it; it is closed
+// when the test ends. Opening one url twice gives two nodes of one
+// database.
+func Open(t testing.TB, url string, opts ...sqlstore.Options) *sqlstore.DB {
+	t.Helper()
 	var o sqlstore.Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, URL(t, dialect), o)
+	db, err := sqlstore.Open(ctx, url, o)
 	if err != nil {
-		t.Fatalf("open %s: %v", dialect, err)
+		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	if err := db.Migrate(ctx); err != nil {
-		t.Fatalf("migrate %s: %v", dialect, err)
+		t.Fatalf("migrate: %v", err)
 	}
 	return db
 }
