@@ -49,6 +49,18 @@ func (s *session) account(ctx context.Context) (acmez.Account, error) {
 	if acct.Location != "" {
 		return acct, nil
 	}
+	// The first jobs after start-up all find the account unregistered.
+	// One registers; the others then read its URL instead of asking the
+	// CA again for the same key (which Pebble does not take safely at
+	// once, and which a CA counts against its account limits).
+	is.registering.Lock()
+	defer is.registering.Unlock()
+	if row, err = is.cfg.Store.FindACMEAccount(ctx, ca.Name, ca.Directory); err != nil {
+		return acmez.Account{}, fmt.Errorf("load ACME account for %s: %w", ca.Name, err)
+	}
+	if acct.Location = row.AccountURL; acct.Location != "" {
+		return acct, nil
+	}
 	return s.register(ctx, acct)
 }
 

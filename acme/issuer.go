@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,9 @@ type Issuer struct {
 	transport http.RoundTripper
 	// lastPurge is when this process last swept stale TXT values.
 	lastPurge atomic.Int64
+	// registering lets one job of this process register an account with
+	// a CA while the others wait for it (account.go).
+	registering sync.Mutex
 }
 
 // purgeEvery and purgeAge: how often an Issuer sweeps TXT values, and how
