@@ -128,6 +128,7 @@ type DNS struct {
 	// TCP): what Pebble's VA and dcvaas's resolvers ask.
 	ResolverAddr string
 	resolver     *Resolver
+	verifyZone   string
 }
 
 // NewDNS starts the resolver for a test: names in verifyZone are asked of
@@ -140,8 +141,12 @@ func NewDNS(t testing.TB, verifyZone, verifyAddr string) *DNS {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	return &DNS{Customer: srv, ResolverAddr: r.Addr, resolver: r}
+	return &DNS{Customer: srv, ResolverAddr: r.Addr, resolver: r, verifyZone: verifyZone}
 }
+
+// SetVerifyAddr sends the verify zone's questions to addr from now on: the
+// DNS server of a dcvaas that chose its port when it started.
+func (d *DNS) SetVerifyAddr(addr string) { d.resolver.SetServer(d.verifyZone, addr) }
 
 // Delegate creates the customer's one record: _acme-challenge.<domain>
 // CNAME <target>.

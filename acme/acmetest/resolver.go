@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -18,7 +19,8 @@ type Resolver struct {
 	// Addr is "127.0.0.1:port", the same for UDP and TCP.
 	Addr     string
 	zones    []string // lowercase FQDNs, longest first
-	servers  map[string]string
+	mu       sync.RWMutex
+	servers  map[string]string // guarded by mu (SetServer)
 	fallback string
 	udp, tcp *dns.Server
 }
@@ -37,7 +39,7 @@ func StartResolver(zones map[string]string, fallback string) (*Resolver, error) 
 		r.servers[z] = addr
 	}
 	sort.Slice(r.zones, func(i, j int) bool { return len(r.zones[i]) > len(r.zones[j]) })
-	pc, ln, err := listenUDPTCP()
+	pc, ln, err := ListenUDPTCP()
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +61,21 @@ func (r *Resolver) Close() {
 	r.tcp.Shutdown()
 }
 
+// SetServer moves zone, one of StartResolver's, to the server at addr: a
+// dcvaas started after the resolver, on a port it chose itself.
+func (r *Resolver) SetServer(zone, addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.servers[dns.Fqdn(strings.ToLower(zone))] = addr
+}
+
 // route returns the server authoritative for name.
 func (r *Resolver) route(name string) string {
 	name = strings.ToLower(name)
 	for _, z := range r.zones {
 		if dns.IsSubDomain(z, name) {
+			r.mu.RLock()
+			defer r.mu.RUnlock()
 			return r.servers[z]
 		}
 	}
@@ -154,9 +166,9 @@ func hasType(rrs []dns.RR, name string, qtype uint16) bool {
 	return false
 }
 
-// listenUDPTCP binds UDP and TCP on one free loopback port; the kernel's
+// ListenUDPTCP binds UDP and TCP on one free loopback port; the kernel's
 // pick for UDP may be taken for TCP, so a few pairs are tried.
-func listenUDPTCP() (net.PacketConn, net.Listener, error) {
+func ListenUDPTCP() (net.PacketConn, net.Listener, error) {
 	var last error
 	for range 20 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -382,6 +382,9 @@ func startDNS(cfg *Config, db *sqlstore.DB, log *slog.Logger) (*dnsserver.Server
 		return nil, fmt.Errorf("DCVAAS_DNS_ADDR: DNS server: %w", err)
 	}
 	log.Info("dns listening", "addr", srv.Addr(), "zone", cfg.VerifyZone, "proto", "udp+tcp")
+	if onDNSListen != nil {
+		onDNSListen(srv.Addr())
+	}
 	return srv, nil
 }
 

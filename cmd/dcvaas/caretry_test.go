@@ -27,7 +27,7 @@ func TestRateLimitedIssuanceWaitsForCA(t *testing.T) {
 			const retryAfter = 2 * time.Hour
 			w.ca.SetFault(acmetest.Fault{Mode: acmetest.FaultRateLimited, RetryAfter: retryAfter})
 			token, _ := bootstrapOrg(t, w.vars)
-			base := startServe(t, w.vars)
+			base := w.serve(t)
 
 			name := "limited-" + randLabel(5) + ".example.com"
 			status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": name})

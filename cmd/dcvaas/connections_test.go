@@ -34,7 +34,6 @@ func oneClickSetup(t *testing.T, dbURL string) {
 	oauth.OnToken, oauth.OnRevoke = cf.AddToken, cf.RevokeToken
 	cf.AddZone("example.com")
 	cf.OnCNAME = func(name, target string) { world.dns.Delegate(strings.TrimPrefix(name, "_acme-challenge."), target) }
-	vars := world.vars
 	for k, v := range map[string]string{
 		"DCVAAS_PUBLIC_URL":                     "https://dcvaas.example.test",
 		"DCVAAS_CLOUDFLARE_API_URL":             cf.URL(),
@@ -43,10 +42,10 @@ func oneClickSetup(t *testing.T, dbURL string) {
 		"DCVAAS_OAUTH_CLOUDFLARE_AUTH_URL":      oauth.AuthURL(),
 		"DCVAAS_OAUTH_CLOUDFLARE_TOKEN_URL":     oauth.TokenURL(),
 	} {
-		vars[k] = v
+		world.vars[k] = v
 	}
-	token, _ := bootstrapOrg(t, vars)
-	base := startServe(t, vars)
+	token, _ := bootstrapOrg(t, world.vars)
+	base := world.serve(t)
 	start := time.Now()
 
 	// Nothing here follows a redirect: the public URL is not on loopback.

@@ -39,7 +39,7 @@ func cronRun(t *testing.T, dbURL string) {
 	w := newIssuanceWorld(t, dbURL)
 	w.vars["DCVAAS_RENEWAL_SPREAD"] = "0s" // renew at once, not within the hour
 	token, orgID := bootstrapOrg(t, w.vars)
-	base := startServe(t, w.vars)
+	base := w.serve(t)
 
 	ids := map[string]string{}
 	for _, name := range []string{"aged", "ari", "fresh"} {

@@ -130,7 +130,7 @@ func benchIssuance(b *testing.B, dialect sqlstore.Dialect, seq, burst int) issua
 	w.vars["DCVAAS_RATE_LIMIT"] = "1000000"
 	w.vars["DCVAAS_LOG_LEVEL"] = "warn"
 	token, _ := bootstrapOrg(b, w.vars)
-	base := startServe(b, w.vars)
+	base := w.serve(b)
 	plain := newPlainClient(b, w)
 
 	// Warm both up: accounts, connections, prepared statements.

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -60,20 +61,20 @@ const issuanceZone = "verify.dcvaas.test"
 
 // issuanceWorld is what a real issuance talks to, all in this process and
 // on loopback: Pebble, the customers' DNS, and the recursive resolver that
-// joins them to the DNS server of the dcvaas under test (on dnsAddr).
+// joins them to the DNS server of the dcvaas under test. That server binds
+// a port of its own choosing (DCVAAS_DNS_ADDR 127.0.0.1:0, the default of
+// withTestDefaults); serve points the resolver at it.
 type issuanceWorld struct {
-	dns     *acmetest.DNS
-	ca      *acmetest.CA
-	dnsAddr string
-	vars    map[string]string
+	dns  *acmetest.DNS
+	ca   *acmetest.CA
+	vars map[string]string
 }
 
 // newIssuanceWorld starts Pebble and the DNS around a dcvaas whose
 // database is dbURL, and returns the variables that configure it.
 func newIssuanceWorld(t testing.TB, dbURL string) *issuanceWorld {
 	t.Helper()
-	w := &issuanceWorld{dnsAddr: freeDNSAddr(t)}
-	w.dns = acmetest.NewDNS(t, issuanceZone, w.dnsAddr)
+	w := &issuanceWorld{dns: acmetest.NewDNS(t, issuanceZone, "")}
 	w.ca = acmetest.NewCA(t, acmetest.Options{Resolver: w.dns.ResolverAddr})
 	bundle := filepath.Join(t.TempDir(), "pebble-tls.pem")
 	if err := os.WriteFile(bundle, w.ca.TLSRootsPEM, 0o600); err != nil {
@@ -83,7 +84,6 @@ func newIssuanceWorld(t testing.TB, dbURL string) *issuanceWorld {
 		"DCVAAS_DATABASE_URL":          dbURL,
 		"DCVAAS_ENCRYPTION_KEY":        strings.Repeat("cd", 32),
 		"DCVAAS_VERIFY_ZONE":           issuanceZone,
-		"DCVAAS_DNS_ADDR":              w.dnsAddr,
 		"DCVAAS_RESOLVERS":             w.dns.ResolverAddr,
 		"DCVAAS_ACME_CAS":              "pebble",
 		"DCVAAS_ACME_PEBBLE_DIRECTORY": w.ca.DirectoryURL,
@@ -97,24 +97,30 @@ func newIssuanceWorld(t testing.TB, dbURL string) *issuanceWorld {
 	return w
 }
 
-// freeDNSAddr finds a loopback port free for both UDP and TCP.
-func freeDNSAddr(t testing.TB) string {
+// serve starts `dcvaas serve` with the world's variables and sends the
+// verify zone's questions to its DNS server.
+func (w *issuanceWorld) serve(t testing.TB) string {
 	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
+	base, dnsAddr := startServeDNS(t, w.vars)
+	if dnsAddr == "" {
+		t.Fatal("serve started no DNS server")
 	}
-	t.Fatal("no free port for UDP and TCP")
-	return ""
+	w.dns.SetVerifyAddr(dnsAddr)
+	return base
+}
+
+// dnsListening finds the address in the "dns listening" log line of a
+// serve in a child process, text or JSON; serve logs it before it accepts
+// HTTP.
+var dnsListening = regexp.MustCompile(`dns listening"?.*?"?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
+
+func dnsListenAddr(t testing.TB, logs string) string {
+	t.Helper()
+	m := dnsListening.FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("serve logged no DNS address\n%s", logs)
+	}
+	return m[1]
 }
 
 // bootstrapOrg runs `dcvaas bootstrap` and returns the admin token and
@@ -268,7 +274,7 @@ func TestIssuance(t *testing.T) {
 func issuance(t *testing.T, dbURL string) {
 	w := newIssuanceWorld(t, dbURL)
 	token, _ := bootstrapOrg(t, w.vars)
-	base := startServe(t, w.vars)
+	base := w.serve(t)
 
 	name := "shop-" + randLabel(5) + ".example.com"
 	status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
@@ -410,10 +416,8 @@ func TestCrashMidIssuance(t *testing.T) {
 func crashMidIssuance(t *testing.T, bin, dbURL string) {
 	// The CA reaches dcvaas's DNS server through a proxy that can hold its
 	// TXT queries: the moment one arrives, issuance is mid-flight.
-	dnsAddr := freeDNSAddr(t)
-	hold := newHoldingDNS(t, dnsAddr)
-	w := &issuanceWorld{dnsAddr: dnsAddr}
-	w.dns = acmetest.NewDNS(t, issuanceZone, hold.addr)
+	hold := newHoldingDNS(t)
+	w := &issuanceWorld{dns: acmetest.NewDNS(t, issuanceZone, hold.addr)}
 	w.ca = acmetest.NewCA(t, acmetest.Options{Resolver: w.dns.ResolverAddr})
 	bundle := filepath.Join(t.TempDir(), "pebble-tls.pem")
 	if err := os.WriteFile(bundle, w.ca.TLSRootsPEM, 0o600); err != nil {
@@ -423,7 +427,7 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 		"DCVAAS_DATABASE_URL=" + dbURL,
 		"DCVAAS_ENCRYPTION_KEY=" + strings.Repeat("ab", 32),
 		"DCVAAS_VERIFY_ZONE=" + issuanceZone,
-		"DCVAAS_DNS_ADDR=" + dnsAddr,
+		"DCVAAS_DNS_ADDR=127.0.0.1:0",
 		"DCVAAS_RESOLVERS=" + w.dns.ResolverAddr,
 		"DCVAAS_ACME_CAS=pebble",
 		"DCVAAS_ACME_PEBBLE_DIRECTORY=" + w.ca.DirectoryURL,
@@ -444,6 +448,7 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 
 	hold.hold()
 	first := startBinary(t, bin, vars)
+	hold.setUpstream(dnsListenAddr(t, first.logs.String()))
 	base := first.base
 	name := "crash-" + randLabel(5) + ".example.com"
 	status, dom := call(t, "POST", base+"/api/domains", creds.Token, map[string]any{"domainName": name})
@@ -483,6 +488,7 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 	}
 
 	second := startBinary(t, bin, vars)
+	hold.setUpstream(dnsListenAddr(t, second.logs.String()))
 	base = second.base
 	hold.release()
 	deadline := time.Now().Add(90 * time.Second)
@@ -525,26 +531,29 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 // holdingDNS forwards DNS to upstream, and while held keeps TXT queries
 // waiting, reporting the first one on seen.
 type holdingDNS struct {
-	addr     string
-	upstream string
-	seen     chan struct{}
+	addr string
+	seen chan struct{}
 
 	mu       sync.Mutex
+	upstream string // the DNS server of the serve running now
 	held     bool
 	released chan struct{}
 	once     sync.Once
 }
 
-func newHoldingDNS(t *testing.T, upstream string) *holdingDNS {
+func newHoldingDNS(t *testing.T) *holdingDNS {
 	t.Helper()
-	h := &holdingDNS{upstream: upstream, seen: make(chan struct{}), released: make(chan struct{})}
-	h.addr = freeDNSAddr(t)
-	for _, network := range []string{"udp", "tcp"} {
-		srv := &dns.Server{Addr: h.addr, Net: network, Handler: h}
+	h := &holdingDNS{seen: make(chan struct{}), released: make(chan struct{})}
+	pc, ln, err := acmetest.ListenUDPTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = pc.LocalAddr().String()
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		errc := make(chan error, 1)
-		go func() { errc <- srv.ListenAndServe() }()
+		go func() { errc <- srv.ActivateAndServe() }()
 		select {
 		case <-started:
 		case err := <-errc:
@@ -554,6 +563,8 @@ func newHoldingDNS(t *testing.T, upstream string) *holdingDNS {
 	}
 	return h
 }
+
+func (h *holdingDNS) setUpstream(addr string) { h.mu.Lock(); h.upstream = addr; h.mu.Unlock() }
 
 func (h *holdingDNS) hold() { h.mu.Lock(); h.held = true; h.mu.Unlock() }
 
@@ -569,6 +580,7 @@ func (h *holdingDNS) release() {
 func (h *holdingDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	h.mu.Lock()
 	held := h.held && len(req.Question) == 1 && req.Question[0].Qtype == dns.TypeTXT
+	upstream := h.upstream
 	h.mu.Unlock()
 	if held {
 		h.once.Do(func() { close(h.seen) })
@@ -578,7 +590,12 @@ func (h *holdingDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		c.Net = "tcp"
 	}
-	resp, _, err := c.Exchange(req, h.upstream)
+	if held {
+		h.mu.Lock()
+		upstream = h.upstream // released after a restart: the new server
+		h.mu.Unlock()
+	}
+	resp, _, err := c.Exchange(req, upstream)
 	if err != nil {
 		resp = new(dns.Msg)
 		resp.SetRcode(req, dns.RcodeServerFailure)

@@ -33,10 +33,19 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // base URL; the server stops (gracefully) when the test ends.
 func startServe(t testing.TB, vars map[string]string) string {
 	t.Helper()
+	base, _ := startServeDNS(t, vars)
+	return base
+}
+
+// startServeDNS is startServe that also returns the address of serve's
+// DNS server ("" when it runs none).
+func startServeDNS(t testing.TB, vars map[string]string) (base, dnsAddr string) {
+	t.Helper()
 	vars = withTestDefaults(vars) // issuance_test.go
 	addrc := make(chan string, 1)
 	onListen = func(addr string) { addrc <- addr }
-	t.Cleanup(func() { onListen = nil })
+	onDNSListen = func(addr string) { dnsAddr = addr } // before onListen, in serve's goroutine
+	t.Cleanup(func() { onListen, onDNSListen = nil, nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
@@ -49,13 +58,13 @@ func startServe(t testing.TB, vars map[string]string) string {
 	})
 	select {
 	case addr := <-addrc:
-		return "http://" + addr
+		return "http://" + addr, dnsAddr
 	case err := <-done:
 		t.Fatalf("serve exited: %v\n%s", err, logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve did not start\n%s", logs.String())
 	}
-	return ""
+	return "", ""
 }
 
 func call(t testing.TB, method, url, token string, body any) (int, map[string]any) {

@@ -16,8 +16,9 @@ import (
 	"github.com/dcvaas/dcvaas/sqlstore"
 )
 
-// onListen, when set (by tests), learns the HTTP address once it accepts.
-var onListen func(addr string)
+// onListen and onDNSListen, when set (by tests), learn the HTTP and the
+// DNS server's addresses once they accept.
+var onListen, onDNSListen func(addr string)
 
 // serve is `dcvaas serve`: everything in one process until ctx ends, then a
 // graceful stop that lets requests in flight finish.
