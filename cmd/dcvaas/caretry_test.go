@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/dcvaas/dcvaas/acme/acmetest"
-	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
 
@@ -85,11 +83,7 @@ func TestRateLimitedIssuanceWaitsForCA(t *testing.T) {
 			}
 
 			// River holds the next attempt until then.
-			db, err := sqlstore.Open(context.Background(), dbURL, sqlstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(t, dbURL)
 			var state string
 			var scheduled time.Time
 			if err := db.SQL().QueryRow(`SELECT state, scheduled_at FROM river_job WHERE id = (SELECT queue_job_id FROM jobs WHERE id = $1)`, job["id"]).Scan(&state, &scheduled); err != nil {

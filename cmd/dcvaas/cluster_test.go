@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -103,11 +102,7 @@ func TestTwoProcessesOneQueue(t *testing.T) {
 		t.Fatal(e)
 	}
 
-	db, err := sqlstore.Open(context.Background(), dbURL, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, dbURL)
 	count := func(query string) int {
 		t.Helper()
 		var c int

@@ -15,7 +15,6 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/resolve/resolvetest"
-	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
 
@@ -76,11 +75,7 @@ func crashMidJob(t *testing.T, bin, dbURL string) {
 	waitQuery(t, dnsSrv, name)
 	first.kill(t)
 
-	db, err := sqlstore.Open(context.Background(), dbURL, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, dbURL)
 	jobs, _, err := db.ListJobs(context.Background(), creds.OrganizationID, dcvaas.JobFilter{DomainID: dom["id"].(string), Page: dcvaas.Page{Limit: 10}})
 	if err != nil || len(jobs) != 1 || jobs[0].Status != dcvaas.JobRunning || jobs[0].Attempts != 1 {
 		t.Fatalf("after the crash: jobs = %+v, %v", jobs, err)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
 
@@ -66,11 +65,7 @@ func cronRun(t *testing.T, dbURL string) {
 	before := scrape(t, base+"/metrics")
 
 	// "aged": 10 of 90 days left, as far as the database knows.
-	db, err := sqlstore.Open(context.Background(), dbURL, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, dbURL)
 	now := time.Now()
 	notBefore, notAfter := now.Add(-80*24*time.Hour).UnixMicro(), now.Add(10*24*time.Hour).UnixMicro()
 	if _, err := db.SQL().Exec(`UPDATE certificates SET not_before = $1, not_after = $2 WHERE domain_id = $3`, notBefore, notAfter, ids["aged"]); err != nil {

@@ -246,11 +246,7 @@ func servedSerial(base, token, id string) (string, error) {
 // challengeRecords counts the TXT values left in the verify zone.
 func challengeRecords(t *testing.T, dbURL string) int {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), dbURL, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, dbURL)
 	var n int
 	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM challenge_records`).Scan(&n); err != nil {
 		t.Fatal(err)
@@ -468,11 +464,7 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 	first.kill(t)
 
 	// What the crash left: the order pending, its values published.
-	db, err := sqlstore.Open(context.Background(), dbURL, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, dbURL)
 	var orders, txt int
 	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM acme_orders`).Scan(&orders); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
 
@@ -23,11 +21,7 @@ func TestReadyzNeedsRiverMigrations(t *testing.T) {
 				"DCVAAS_ENCRYPTION_KEY": strings.Repeat("ef", 32),
 				"DCVAAS_VERIFY_ZONE":    "verify.example",
 			})
-			db, err := sqlstore.Open(context.Background(), dbURL, sqlstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(t, dbURL)
 			readyz := func(want int) {
 				t.Helper()
 				resp, err := http.Get(base + "/readyz")
