@@ -28,12 +28,7 @@ func TestRateLimitedIssuanceWaitsForCA(t *testing.T) {
 			base := w.serve(t)
 
 			name := "limited-" + randLabel(5) + ".example.com"
-			status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
-			if status != http.StatusCreated {
-				t.Fatalf("create domain: %d %v", status, dom)
-			}
-			id := dom["id"].(string)
-			w.dns.Delegate(name, dom["cnameTarget"].(string))
+			id := addDomain(t, w.dns, base, token, name)["id"].(string)
 			if status, _ := call(t, "POST", base+"/api/domains/"+id+"/verify", token, nil); status != http.StatusAccepted {
 				t.Fatalf("verify: %d", status)
 			}

@@ -43,11 +43,10 @@ func cronRun(t *testing.T, dbURL string) {
 	ids := map[string]string{}
 	for _, name := range []string{"aged", "ari", "fresh"} {
 		domain := name + "-" + randLabel(5) + ".example.com"
-		status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": domain})
-		if status != http.StatusCreated || dom["cnameStatus"] != "missing" {
-			t.Fatalf("create domain: %d %v", status, dom)
+		dom := addDomain(t, w.dns, base, token, domain)
+		if dom["cnameStatus"] != "missing" {
+			t.Fatalf("created domain %v", dom)
 		}
-		w.dns.Delegate(domain, dom["cnameTarget"].(string))
 		if status, _ := call(t, "POST", base+"/api/domains/"+dom["id"].(string)+"/verify", token, nil); status != http.StatusAccepted {
 			t.Fatalf("verify: %d", status)
 		}

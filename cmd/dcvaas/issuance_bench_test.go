@@ -151,12 +151,7 @@ func benchIssuance(b *testing.B, dialect sqlstore.Dialect, seq, burst int) issua
 	var ids []string
 	for range burst {
 		name := "burst-" + randLabel(5) + ".example.com"
-		status, dom := call(b, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
-		if status != http.StatusCreated {
-			b.Fatalf("create domain: %d %v", status, dom)
-		}
-		w.dns.Delegate(name, dom["cnameTarget"].(string))
-		ids = append(ids, dom["id"].(string))
+		ids = append(ids, addDomain(b, w.dns, base, token, name)["id"].(string))
 	}
 	start := time.Now()
 	parallel(16, ids, func(id string) {
@@ -205,12 +200,7 @@ var benchPoll = time.Duration(envInt("DCVAAS_BENCH_POLL_MS", 20)) * time.Millise
 // issueOne takes one new domain from POST /verify to active.
 func issueOne(b testing.TB, w *issuanceWorld, base, token string) time.Duration {
 	name := "seq-" + randLabel(5) + ".example.com"
-	status, dom := call(b, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
-	if status != http.StatusCreated {
-		b.Fatalf("create domain: %d %v", status, dom)
-	}
-	id := dom["id"].(string)
-	w.dns.Delegate(name, dom["cnameTarget"].(string))
+	id := addDomain(b, w.dns, base, token, name)["id"].(string)
 	start := time.Now()
 	if status, _ := call(b, "POST", base+"/api/domains/"+id+"/verify", token, nil); status != http.StatusAccepted {
 		b.Fatalf("verify: %d", status)

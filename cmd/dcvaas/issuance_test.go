@@ -109,6 +109,19 @@ func (w *issuanceWorld) serve(t testing.TB) string {
 	return base
 }
 
+// addDomain creates the domain name through the API and delegates its
+// _acme-challenge CNAME in the customers' DNS, as a customer does; it
+// returns the created domain.
+func addDomain(t testing.TB, d *acmetest.DNS, base, token, name string) map[string]any {
+	t.Helper()
+	status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
+	if status != http.StatusCreated {
+		t.Fatalf("create domain %s: %d %v", name, status, dom)
+	}
+	d.Delegate(name, dom["cnameTarget"].(string))
+	return dom
+}
+
 // dnsListening finds the address in the "dns listening" log line of a
 // serve in a child process, text or JSON; serve logs it before it accepts
 // HTTP.
@@ -273,12 +286,7 @@ func issuance(t *testing.T, dbURL string) {
 	base := w.serve(t)
 
 	name := "shop-" + randLabel(5) + ".example.com"
-	status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
-	if status != http.StatusCreated {
-		t.Fatalf("create domain: %d %v", status, dom)
-	}
-	id, target := dom["id"].(string), dom["cnameTarget"].(string)
-	w.dns.Delegate(name, target)
+	id := addDomain(t, w.dns, base, token, name)["id"].(string)
 	start := time.Now()
 	if status, job := call(t, "POST", base+"/api/domains/"+id+"/verify", token, nil); status != http.StatusAccepted {
 		t.Fatalf("verify: %d %v", status, job)
@@ -447,12 +455,7 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 	hold.setUpstream(dnsListenAddr(t, first.logs.String()))
 	base := first.base
 	name := "crash-" + randLabel(5) + ".example.com"
-	status, dom := call(t, "POST", base+"/api/domains", creds.Token, map[string]any{"domainName": name})
-	if status != http.StatusCreated {
-		t.Fatalf("create domain: %d %v", status, dom)
-	}
-	id := dom["id"].(string)
-	w.dns.Delegate(name, dom["cnameTarget"].(string))
+	id := addDomain(t, w.dns, base, creds.Token, name)["id"].(string)
 	if status, _ := call(t, "POST", base+"/api/domains/"+id+"/verify", creds.Token, nil); status != http.StatusAccepted {
 		t.Fatalf("verify: %d", status)
 	}
@@ -764,12 +767,8 @@ func TestIssuanceCloudflare(t *testing.T) {
 	token, _ := bootstrapOrg(t, vars)
 	base := startServe(t, vars)
 	name := "cf-" + randLabel(5) + ".example.com"
-	status, dom := call(t, "POST", base+"/api/domains", token, map[string]any{"domainName": name})
-	if status != http.StatusCreated {
-		t.Fatalf("create domain: %d %v", status, dom)
-	}
+	dom := addDomain(t, world, base, token, name)
 	id, target := dom["id"].(string), dom["cnameTarget"].(string)
-	world.Delegate(name, target)
 	if status, _ := call(t, "POST", base+"/api/domains/"+id+"/verify", token, nil); status != http.StatusAccepted {
 		t.Fatalf("verify: %d", status)
 	}
