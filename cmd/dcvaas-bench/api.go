@@ -41,6 +41,16 @@ func apiBench(ctx context.Context, args []string) error {
 	only1 := fs.String("db", "", "run only this database: sqlite or postgres (for profiling)")
 	conns := fs.Int("db-conns", 0, "PostgreSQL pool size; 0: the default of dcvaas serve")
 	fs.Parse(args)
+	switch {
+	case *duration <= 0:
+		return fmt.Errorf("-duration must be positive, got %s", *duration)
+	case *clients < 1 || *rounds < 1:
+		return fmt.Errorf("-clients and -rounds must be at least 1, got %d and %d", *clients, *rounds)
+	case *conns < 0 || *conns == 1:
+		return fmt.Errorf("-db-conns must be 0 (the default) or at least 2, got %d", *conns)
+	case *only1 != "" && *only1 != string(sqlstore.SQLite) && *only1 != string(sqlstore.Postgres):
+		return fmt.Errorf("-db must be sqlite or postgres, got %q", *only1)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
