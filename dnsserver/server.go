@@ -137,7 +137,7 @@ func soaMbox(email, zone string) string {
 // Start listens on addr ("host:port"; port 0 picks a free one, the same for
 // UDP and TCP) and serves in the background until Shutdown.
 func (s *Server) Start(addr string) error {
-	pc, ln, err := listenBoth(addr)
+	pc, ln, err := ListenBoth(addr)
 	if err != nil {
 		return err
 	}
@@ -166,9 +166,10 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
-// listenBoth binds UDP and TCP on one port. With port 0 the kernel picks
-// the UDP port, which may be taken for TCP; a few tries find a free pair.
-func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+// ListenBoth binds UDP and TCP on one port, as a DNS server needs. With
+// port 0 the kernel picks the UDP port, which may be taken for TCP; a few
+// tries find a free pair. The test DNS servers bind with it too.
+func ListenBoth(addr string) (net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dnsserver: address %q: %w", addr, err)

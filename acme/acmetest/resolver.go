@@ -1,14 +1,14 @@
 package acmetest
 
 import (
-	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dcvaas/dcvaas/dnsserver"
 )
 
 // Resolver is a minimal recursive resolver for tests: zone cuts are given
@@ -39,7 +39,7 @@ func StartResolver(zones map[string]string, fallback string) (*Resolver, error) 
 		r.servers[z] = addr
 	}
 	sort.Slice(r.zones, func(i, j int) bool { return len(r.zones[i]) > len(r.zones[j]) })
-	pc, ln, err := ListenUDPTCP()
+	pc, ln, err := dnsserver.ListenBoth("127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
@@ -164,23 +164,4 @@ func hasType(rrs []dns.RR, name string, qtype uint16) bool {
 		}
 	}
 	return false
-}
-
-// ListenUDPTCP binds UDP and TCP on one free loopback port; the kernel's
-// pick for UDP may be taken for TCP, so a few pairs are tried.
-func ListenUDPTCP() (net.PacketConn, net.Listener, error) {
-	var last error
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, err
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln, nil
-		}
-		pc.Close()
-		last = err
-	}
-	return nil, nil, fmt.Errorf("resolver: no port free for UDP and TCP: %w", last)
 }

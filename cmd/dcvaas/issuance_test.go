@@ -34,6 +34,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
 	"github.com/dcvaas/dcvaas/acme/acmetest"
+	"github.com/dcvaas/dcvaas/dnsserver"
 	"github.com/dcvaas/dcvaas/provider/providertest"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
@@ -539,7 +540,7 @@ type holdingDNS struct {
 func newHoldingDNS(t *testing.T) *holdingDNS {
 	t.Helper()
 	h := &holdingDNS{seen: make(chan struct{}), released: make(chan struct{})}
-	pc, ln, err := acmetest.ListenUDPTCP()
+	pc, ln, err := dnsserver.ListenBoth("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

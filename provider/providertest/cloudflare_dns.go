@@ -1,13 +1,14 @@
 package providertest
 
 import (
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dcvaas/dcvaas/dnsserver"
 )
 
 // StartDNS serves the fake's TXT records over UDP and TCP on loopback as
@@ -18,13 +19,8 @@ import (
 func (f *Cloudflare) StartDNS(t testing.TB, delay time.Duration) string {
 	t.Helper()
 	h := &cloudflareDNS{f: f, delay: delay, firstSeen: map[string]time.Time{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := dnsserver.ListenBoth("127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		t.Fatal(err)
 	}
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
