@@ -36,6 +36,9 @@ commands:
   bootstrap   create an organization, its owner and a first API token
   keys rotate re-encrypt every secret under DCVAAS_ENCRYPTION_KEY
   cron run    run the daily renewal check now (--json, --delegation)
+  backup      write a consistent copy of the SQLite database (--to FILE)
+  restore     replace the SQLite database with a checked backup (--from FILE)
+  healthcheck exit 0 when the local serve answers /readyz (container HEALTHCHECK)
   openapi     print the OpenAPI 3.0 document
   version     print the version
 
@@ -62,6 +65,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cronCmd(ctx, fs, args, getenv, stdout, stderr) // cron.go
 	case "keys":
 		return keys(ctx, fs, args, getenv, stdout, stderr)
+	case "backup":
+		return backup(ctx, fs, args, getenv, stdout, stderr) // backup.go
+	case "restore":
+		return restore(ctx, fs, args, getenv, stdout, stderr) // backup.go
+	case "healthcheck":
+		return healthcheck(ctx, fs, args, getenv, stdout) // healthcheck.go
 	case "openapi":
 		return printOpenAPI(stdout)
 	case "version":
