@@ -94,6 +94,12 @@ type Config struct {
 	// FetchPollInterval is how often the queue is polled besides
 	// notifications (default 100ms on PostgreSQL, 1s on SQLite).
 	FetchPollInterval time.Duration
+	// NodeID names this node the same way across restarts, and no other
+	// live process may share it. When set, River's client id starts with
+	// it, and Start takes back at once the jobs that a previous incarnation
+	// of this node left running when it died, instead of waiting
+	// RescueAfter for River's rescuer (reclaim.go). Empty: no take-back.
+	NodeID string
 }
 
 // riverRetry paces River's own retries of an attempt: after a crash rescue,
@@ -172,6 +178,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.client, err = river.NewClient(driver, &river.Config{
+		ID:                clientID(cfg.NodeID, time.Now()), // reclaim.go
 		Logger:            cfg.Logger,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:           workers,
@@ -261,6 +268,9 @@ func (e *Engine) driver() (riverdriver.Driver[*sql.Tx], error) {
 // before Stop has had the chance to let them finish. An Engine starts once.
 func (e *Engine) Start(ctx context.Context) error {
 	e.stopping.Store(false)
+	if err := e.reclaim(ctx); err != nil { // reclaim.go
+		return err
+	}
 	if err := e.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ var jobSettings = []setting{
 	{"job-rescue-after", "DCVAAS_JOB_RESCUE_AFTER", "2m", "a job running this long counts as stuck (its worker died) and runs again"},
 	{"job-max-attempts", "DCVAAS_JOB_MAX_ATTEMPTS", "3", "attempts of issuance, renewal and one-click setup (dns_setup) before they become dead letters"},
 	{"workers", "DCVAAS_WORKERS", "32", "jobs this process runs at once"},
+	{"node-id", "DCVAAS_NODE_ID", "", "this node's name, the same across restarts and unique among running nodes; a restarted node takes back its interrupted jobs at once; empty: host name and HTTP address (none when the HTTP port is 0)"},
 }
 
 // jobConfig is the validated part of Config for the job engine.
@@ -27,6 +29,7 @@ type jobConfig struct {
 	RescueAfter    time.Duration
 	MaxAttempts    int
 	Workers        int
+	NodeID         string // as configured; see Config.nodeID
 }
 
 // parseJobs reads jobSettings; bad reports a setting's error.
@@ -62,7 +65,28 @@ func parseJobs(get func(string) string, bad func(env, format string, args ...any
 	}
 	c.MaxAttempts = count("DCVAAS_JOB_MAX_ATTEMPTS")
 	c.Workers = count("DCVAAS_WORKERS")
+	c.NodeID = get("DCVAAS_NODE_ID")
+	if len(c.NodeID) > 64 || strings.IndexFunc(c.NodeID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		bad("DCVAAS_NODE_ID", "want at most 64 printable ASCII characters without spaces, got %q", c.NodeID)
+	}
 	return c
+}
+
+// nodeID is the name under which serve's job engine takes back its own
+// interrupted jobs after a restart. Unless configured it is the host name
+// and the HTTP address: serve binds that address before it takes anything
+// back, so no other live process on the host can hold the same name. With
+// port 0 (tests) a restarted process gets another address and another name,
+// and River's rescuer alone recovers the jobs.
+func (c *Config) nodeID() string {
+	if c.Jobs.NodeID != "" {
+		return c.Jobs.NodeID
+	}
+	host, _ := os.Hostname()
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "0" || host == "" {
+		return ""
+	}
+	return host + "-" + c.HTTPAddr
 }
 
 func jobDefault(env string) string {
@@ -93,5 +117,6 @@ func newEngine(cfg *Config, db *sqlstore.DB, log *slog.Logger, issuer jobs.Issue
 		RescueAfter:     cfg.Jobs.RescueAfter,
 		DNSCheckWindow:  cfg.Jobs.DNSCheckWindow,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		NodeID:          cfg.nodeID(),
 	})
 }

@@ -93,12 +93,15 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	if err := engine.Start(ctx); err != nil {
-		return err
-	}
+	// The HTTP address is bound before the engine starts: a second process
+	// configured like this one fails here, before it could take back jobs
+	// that belong to the live one (Config.nodeID).
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		engine.Stop(ctx)
+		return err
+	}
+	if err := engine.Start(ctx); err != nil {
+		ln.Close()
 		return err
 	}
 	log.Info("http listening", "addr", ln.Addr().String(), "database", string(cfg.Dialect), "version", dcvaas.Version)
