@@ -37,6 +37,7 @@ var settings = append([]setting{
 	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records"},
 	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted"},
 	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight"},
+	{"shutdown-drain", "DCVAAS_SHUTDOWN_DRAIN", "0s", "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (a load balancer's health-check interval and threshold)"},
 }, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings)...) // connections.go, jobs.go, acme.go, cron.go
 
 // Config is the validated configuration of a dcvaas process.
@@ -53,6 +54,7 @@ type Config struct {
 	VerifyZone      string
 	HardDelete      bool
 	ShutdownTimeout time.Duration
+	ShutdownDrain   time.Duration
 	Connections     connectionConfig // connections.go
 	Jobs            jobConfig        // jobs.go
 	ACME            acmeConfig       // acme.go
@@ -147,6 +149,9 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(get("DCVAAS_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		bad("DCVAAS_SHUTDOWN_TIMEOUT", "want a positive duration like 30s, got %q", get("DCVAAS_SHUTDOWN_TIMEOUT"))
+	}
+	if c.ShutdownDrain, err = time.ParseDuration(get("DCVAAS_SHUTDOWN_DRAIN")); err != nil || c.ShutdownDrain < 0 {
+		bad("DCVAAS_SHUTDOWN_DRAIN", "want a duration like 5s (0s: none), got %q", get("DCVAAS_SHUTDOWN_DRAIN"))
 	}
 	c.Connections = parseConnections(get, bad)
 	c.Jobs = parseJobs(get, bad)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -53,6 +54,17 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	ready, err := readiness(db) // store.go
 	if err != nil {
 		return err
+	}
+	// From SIGTERM on, /readyz says 503 while requests are still served,
+	// so that a load balancer stops sending new ones before the listener
+	// closes (DCVAAS_SHUTDOWN_DRAIN).
+	var draining atomic.Bool
+	checkReady := ready
+	ready = func(ctx context.Context) error {
+		if draining.Load() {
+			return errors.New("shutting down")
+		}
+		return checkReady(ctx)
 	}
 	// One connection service for the API and for the jobs that retry its
 	// one-click setup when a provider is down.
@@ -116,6 +128,16 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		engine.Stop(context.WithoutCancel(ctx))
 		return err
 	case <-ctx.Done():
+	}
+	draining.Store(true)
+	if cfg.ShutdownDrain > 0 {
+		log.Info("draining: /readyz answers 503 while requests are still served", "drain", cfg.ShutdownDrain.String())
+		select {
+		case <-time.After(cfg.ShutdownDrain):
+		case err := <-errc:
+			engine.Stop(context.WithoutCancel(ctx))
+			return err
+		}
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
