@@ -102,6 +102,7 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	if c.Dialect, _, err = sqlstore.ParseURL(c.DatabaseURL); err != nil {
 		bad("DCVAAS_DATABASE_URL", "%v", err)
 	}
+	c.DatabaseURL = absSQLitePath(c.DatabaseURL) // app.go
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("DCVAAS_HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {

@@ -53,6 +53,11 @@ func crashMidJob(t *testing.T, bin, dbURL string) {
 		"DCVAAS_ACME_CAS=nowhere",
 		"DCVAAS_ACME_NOWHERE_DIRECTORY=https://127.0.0.1:1/directory",
 	}
+	mig := exec.Command(bin, "migrate")
+	mig.Env = vars
+	if out, err := mig.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
 	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
 	boot.Env = vars
 	out, err := boot.Output()

@@ -87,16 +87,12 @@ func cronCmd(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	db, err := openStore(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, stderr, opening{keyring: true}) // app.go
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	kr, err := keyring(cfg, log)
-	if err != nil {
-		return err
-	}
+	defer a.Close()
+	db, kr, log := a.db, a.kr, a.log
 	issuer, err := newIssuer(cfg, db, kr, log) // for the CAs' ARI windows
 	if err != nil {
 		return err

@@ -137,10 +137,14 @@ func dnsListenAddr(t testing.TB, logs string) string {
 	return m[1]
 }
 
-// bootstrapOrg runs `dcvaas bootstrap` and returns the admin token and
-// organization id.
+// bootstrapOrg runs `dcvaas migrate` (bootstrap refuses a database that
+// does not exist yet) and `dcvaas bootstrap`, and returns the admin token
+// and organization id.
 func bootstrapOrg(t testing.TB, vars map[string]string) (token, orgID string) {
 	t.Helper()
+	if err := run(context.Background(), []string{"migrate"}, env(vars), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"bootstrap", "--org-name", "Acme " + randLabel(4), "--owner-email", "ops@acme.test", "--json"}, env(vars), &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -439,6 +443,11 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 		"DCVAAS_ACME_CA_BUNDLE=" + bundle,
 		"DCVAAS_JOB_RESCUE_AFTER=5s",
 		"DCVAAS_SHUTDOWN_TIMEOUT=5s",
+	}
+	mig := exec.Command(bin, "migrate")
+	mig.Env = vars
+	if out, err := mig.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
 	boot.Env = vars

@@ -26,17 +26,13 @@ func keys(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(stri
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	kr, err := keyring(cfg, log)
+	a, err := openApp(ctx, cfg, stderr, opening{keyring: true}) // app.go
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	res, err := db.RotateSecrets(ctx, kr, *batch)
+	defer a.Close()
+	kr := a.kr
+	res, err := a.db.RotateSecrets(ctx, kr, *batch)
 	total := 0
 	for _, r := range res {
 		fmt.Fprintf(stdout, "%-20s %-16s %d re-sealed\n", r.Table, r.Column, r.Resealed)
