@@ -35,7 +35,7 @@ import (
 // _EAB_KID, _EAB_HMAC, _PROFILE and _CAA_IDENTITIES (environment only: the
 // names are not known before the list is read).
 var acmeSettings = []setting{
-	{"dns-addr", "DCVAAS_DNS_ADDR", "127.0.0.1:5353", "UDP and TCP address of the built-in DNS server for the verify zone (:53 in production)"},
+	{"dns-addr", "DCVAAS_DNS_ADDR", "127.0.0.1:8053", "UDP and TCP address of the built-in DNS server for the verify zone (:53 in production)"},
 	{"dns-ns", "DCVAAS_DNS_NS", "", "comma-separated nameserver names of the verify zone, as its NS records (default ns1.<verify zone>)"},
 	{"dns-soa-email", "DCVAAS_DNS_SOA_EMAIL", "", "contact of the verify zone's SOA record (default hostmaster.<verify zone>)"},
 	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES}"},
@@ -379,7 +379,7 @@ func startDNS(cfg *Config, db *sqlstore.DB, log *slog.Logger) (*dnsserver.Server
 		return nil, err
 	}
 	if err := srv.Start(cfg.ACME.DNSAddr); err != nil {
-		return nil, fmt.Errorf("DCVAAS_DNS_ADDR: DNS server: %w", err)
+		return nil, bindError("DCVAAS_DNS_ADDR", err) // serve.go
 	}
 	log.Info("dns listening", "addr", srv.Addr(), "zone", cfg.VerifyZone, "proto", "udp+tcp")
 	if onDNSListen != nil {

@@ -41,7 +41,7 @@ import (
 )
 
 // withTestDefaults keeps a test's `serve` on loopback: the DNS server on
-// a free port instead of 5353 (tests run in parallel), and no real CA
+// a free port instead of 8053 (tests run in parallel), and no real CA
 // unless the test names one.
 func withTestDefaults(vars map[string]string) map[string]string {
 	out := maps.Clone(vars)
@@ -625,7 +625,7 @@ func TestACMEConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := cfg.ACME
-	if a.DNSAddr != "127.0.0.1:5353" || !slices.Equal(a.NS, []string{"ns1.verify.example.net"}) || a.SOAEmail != "hostmaster.verify.example.net" ||
+	if a.DNSAddr != "127.0.0.1:8053" || !slices.Equal(a.NS, []string{"ns1.verify.example.net"}) || a.SOAEmail != "hostmaster.verify.example.net" ||
 		a.Publisher != "builtin" || a.RenewBefore != 0 || a.Staging {
 		t.Fatalf("defaults: %+v", a)
 	}

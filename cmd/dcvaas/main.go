@@ -31,6 +31,7 @@ func main() {
 const usage = `usage: dcvaas <command> [flags]
 
 commands:
+  demo        issue a certificate end to end on this machine (local test CA and DNS)
   serve       run the API, job workers, scheduler and DNS server
   migrate     apply database migrations and exit
   bootstrap   create an organization, its owner and a first API token
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("dcvaas "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	switch cmd {
+	case "demo":
+		return demo(ctx, fs, args, stdout, stderr) // demo.go
 	case "serve":
 		return serve(ctx, fs, args, getenv, stderr)
 	case "migrate":

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"flag"
 	"io"
 	"log/slog"
@@ -106,7 +107,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		engine.Stop(ctx)
-		return err
+		return bindError("DCVAAS_HTTP_ADDR", err)
 	}
 	log.Info("http listening", "addr", ln.Addr().String(), "database", string(cfg.Dialect), "version", dcvaas.Version)
 	if listening != nil {
@@ -142,4 +143,14 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// bindError names the setting whose address could not be bound, once,
+// before the system's own words (which name the address).
+func bindError(env string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op
+	}
+	return fmt.Errorf("%s: %w", env, err)
 }
