@@ -55,7 +55,6 @@ type demoStep struct {
 
 // demo is `dcvaas demo`.
 func demo(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), demoUsage+"\n\nflags:"); fs.PrintDefaults() }
 	asJSON := fs.Bool("json", false, "print one JSON object per step instead of text")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "address of the demo's HTTP API (127.0.0.1:0: any free port)")
 	logLevel := fs.String("log-level", "warn", "level of the server's log on stderr: debug, info, warn or error")

@@ -13,11 +13,11 @@ import (
 
 // jobSettings configure the job engine and its DNS checks (issue 3).
 var jobSettings = []setting{
-	{"resolvers", "DCVAAS_RESOLVERS", "", "comma-separated host:port recursive resolvers for DNS checks; empty: the system's (/etc/resolv.conf)"},
-	{"dns-check-window", "DCVAAS_DNS_CHECK_WINDOW", "72h", "how long a domain's CNAME is looked for before the check gives up"},
-	{"job-rescue-after", "DCVAAS_JOB_RESCUE_AFTER", "2m", "a job running this long counts as stuck (its worker died) and runs again"},
-	{"job-max-attempts", "DCVAAS_JOB_MAX_ATTEMPTS", "3", "attempts of issuance, renewal and one-click setup (dns_setup) before they become dead letters"},
-	{"workers", "DCVAAS_WORKERS", "32", "jobs this process runs at once"},
+	{"resolvers", "DCVAAS_RESOLVERS", "", "comma-separated host:port recursive resolvers for DNS checks; empty: the system's (/etc/resolv.conf)", groupDNS},
+	{"dns-check-window", "DCVAAS_DNS_CHECK_WINDOW", "72h", "how long a domain's CNAME is looked for before the check gives up", groupJobs},
+	{"job-rescue-after", "DCVAAS_JOB_RESCUE_AFTER", "2m", "a job running this long counts as stuck (its worker died) and runs again", groupJobs},
+	{"job-max-attempts", "DCVAAS_JOB_MAX_ATTEMPTS", "3", "attempts of issuance, renewal and one-click setup (dns_setup) before they become dead letters", groupJobs},
+	{"workers", "DCVAAS_WORKERS", "32", "jobs this process runs at once", groupJobs},
 }
 
 // jobConfig is the validated part of Config for the job engine.

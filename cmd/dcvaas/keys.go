@@ -18,6 +18,9 @@ import (
 // succeeds, the old keys can be removed from the configuration.
 func keys(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "rotate" {
+		if helpRequested(args) { // help.go
+			return noFlags(fs, args, nil)
+		}
 		fmt.Fprintln(stderr, "usage: dcvaas keys rotate [flags]")
 		return errors.New("keys: the only subcommand is rotate")
 	}
