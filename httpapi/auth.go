@@ -81,6 +81,9 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 		}
 	}
 	s.touch(ctx, auth.Token.ID, now)
+	if ri := infoFrom(ctx); ri != nil {
+		ri.orgID = auth.Token.OrgID // for the access log (requestid.go)
+	}
 	actor := dcvaas.Actor{
 		OrgID:      auth.Token.OrgID,
 		UserID:     auth.Token.UserID,
