@@ -180,6 +180,6 @@ func (s *server) touch(ctx context.Context, id string, now time.Time) {
 		return
 	}
 	if err := s.store.TouchToken(context.WithoutCancel(ctx), id, now); err != nil {
-		s.log.WarnContext(ctx, "record token use", "token_id", id, "err", err)
+		s.log.WarnContext(ctx, "record token use", "tokenId", id, "err", err)
 	}
 }

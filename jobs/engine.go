@@ -172,7 +172,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.client, err = river.NewClient(driver, &river.Config{
-		Logger:            cfg.Logger,
+		Logger:            riverLog(cfg.Logger), // riverlog.go
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:           workers,
 		FetchCooldown:     cfg.FetchCooldown,
