@@ -131,7 +131,7 @@ func (db *DB) EnqueueDomainJob(ctx context.Context, actor dcvaas.Actor, domainID
 			return err
 		}
 		if len(allowed) > 0 && !slices.Contains(allowed, d.Status) {
-			return dcvaas.Errorf(dcvaas.ECONFLICT, "domain is %s; %s needs it to be %s", d.Status, jt, joinStatuses(allowed))
+			return dcvaas.Errorf(dcvaas.ECONFLICT, "%s", wrongState(d, jt, allowed))
 		}
 		// Two orders for one domain at once would waste CA rate limits and
 		// race to store the certificate: an unfinished one is the answer.
@@ -179,4 +179,23 @@ func (db *DB) CurrentCertificate(ctx context.Context, orgID, domainID string) (*
 	}
 	c.NotBefore, c.NotAfter, c.CreatedAt = fromMicros(notBefore), fromMicros(notAfter), fromMicros(created)
 	return &c, nil
+}
+
+// wrongState says, in the user's words, why a domain cannot take a job
+// now and what to do instead.
+func wrongState(d *dcvaas.Domain, jt dcvaas.JobType, allowed []dcvaas.DomainStatus) string {
+	cname := "_acme-challenge." + d.Name + " CNAME " + d.CNAMETarget
+	switch {
+	case d.Status == dcvaas.DomainPendingCNAME && jt == dcvaas.JobStartIssuance:
+		return "the domain's CNAME has not been found yet: create " + cname + ", then POST /api/domains/" + d.ID + "/verify; issuance starts by itself once the CNAME is found"
+	case d.Status == dcvaas.DomainPendingCNAME && jt == dcvaas.JobRenewal:
+		return "the domain has no certificate to renew yet: create " + cname + ", then POST /api/domains/" + d.ID + "/verify"
+	case d.Status == dcvaas.DomainActive && jt == dcvaas.JobStartIssuance:
+		return "the domain already has a certificate; to get a new one now, POST /api/domains/" + d.ID + "/renew"
+	case d.Status == dcvaas.DomainFailed && (jt == dcvaas.JobStartIssuance || jt == dcvaas.JobRenewal):
+		return "the domain failed (" + d.LastError + "); fix the cause, then POST /api/domains/" + d.ID + "/verify to check the CNAME and issue again"
+	case d.Status == dcvaas.DomainIssuing && jt == dcvaas.JobRenewal:
+		return "the domain's first certificate is still being issued; follow it at /api/jobs?domain_id=" + d.ID
+	}
+	return fmt.Sprintf("domain is %s; %s needs it to be %s", d.Status, jt, joinStatuses(allowed))
 }
