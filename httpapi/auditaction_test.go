@@ -37,3 +37,31 @@ func TestIssueInWrongStateSaysWhatToDo(t *testing.T) {
 		t.Errorf("type %v", p["type"])
 	}
 }
+
+// TestReAddedDomainKeepsItsCNAMETarget: deleting a domain and adding it
+// again to the same organization keeps the customer's CNAME valid; another
+// organization adding the name gets a target of its own.
+func TestReAddedDomainKeepsItsCNAMETarget(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect sqlstore.Dialect) {
+		b := setup(t, dialect)
+		first := b.createDomain(b.a.admin, "shop.example.com")
+		b.do(http.MethodDelete, "/api/domains/"+first["id"].(string), b.a.admin, nil).want(t, http.StatusNoContent)
+		again := b.createDomain(b.a.admin, "shop.example.com")
+		if again["cnameTarget"] != first["cnameTarget"] || again["id"] == first["id"] {
+			t.Errorf("re-added: target %v (was %v), id %v (was %v)", again["cnameTarget"], first["cnameTarget"], again["id"], first["id"])
+		}
+		got := b.do(http.MethodGet, "/api/domains/"+again["id"].(string), b.a.admin, nil).want(t, http.StatusOK).obj(t)
+		if got["cnameTarget"] != first["cnameTarget"] {
+			t.Errorf("stored target %v", got["cnameTarget"])
+		}
+		other := b.createDomain(b.b.admin, "shop.example.com")
+		if other["cnameTarget"] == first["cnameTarget"] {
+			t.Error("another organization got the deleted domain's target")
+		}
+		// Deleted and re-added once more: still the same target.
+		b.do(http.MethodDelete, "/api/domains/"+again["id"].(string), b.a.admin, nil).want(t, http.StatusNoContent)
+		if third := b.createDomain(b.a.admin, "shop.example.com"); third["cnameTarget"] != first["cnameTarget"] {
+			t.Errorf("third time: %v", third["cnameTarget"])
+		}
+	})
+}

@@ -36,6 +36,9 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 	d.CNAMEStatus = dcvaas.CNAMEOK
 	var job *dcvaas.Job
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.reuseDeletedTarget(ctx, tx, d); err != nil {
+			return err
+		}
 		var w writes
 		w.add(`INSERT INTO domains (`+domainColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 'ok')`,
@@ -54,6 +57,29 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 		return nil, err
 	}
 	return job, nil
+}
+
+// reuseDeletedTarget gives a domain added again to the organization that
+// deleted it its old CNAME target, so the record the customer created
+// still delegates it. The deleted row lets go of the target (it is unique)
+// by a suffix no DNS name can have. With DCVAAS_HARD_DELETE the old row,
+// and so its target, is gone.
+func (db *DB) reuseDeletedTarget(ctx context.Context, tx *sql.Tx, d *dcvaas.Domain) error {
+	var oldID, target string
+	err := tx.QueryRowContext(ctx, `SELECT id, cname_target FROM domains
+		WHERE org_id = $1 AND domain_name = $2 AND deleted_at IS NOT NULL AND cname_target NOT LIKE '%#%'
+		ORDER BY deleted_at DESC LIMIT 1`, d.OrgID, d.Name).Scan(&oldID, &target)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE domains SET cname_target = $1 WHERE id = $2`, target+"#released-by-"+d.ID, oldID); err != nil {
+		return err
+	}
+	d.CNAMETarget = target
+	return nil
 }
 
 func (db *DB) findDomain(ctx context.Context, q querier, orgID, id string, lock bool) (*dcvaas.Domain, error) {
