@@ -34,3 +34,29 @@ type AuditStore interface {
 	// ListAudit returns the org's entries newest first and the total count.
 	ListAudit(ctx context.Context, orgID string, f AuditFilter) ([]*AuditEntry, int, error)
 }
+
+// AuditActions is every action an audit entry can have: the one registry
+// that GET /api/audit?action= accepts and its OpenAPI enum lists. Add a new
+// action here in the same change that starts writing it, or nobody can
+// filter by it.
+var AuditActions = []string{
+	"organization.created", "organization.updated",
+	"token.created", "token.revoked",
+	"domain.created", "domain.deleted", "domain.dns_verified", "domain.failed",
+	"domain.dns_setup", "domain.cname_missing", "domain.cname_restored",
+	"job.queued", "job.started", "job.succeeded", "job.failed", "job.retried", "job.retry_scheduled",
+	"certificate.issued", "certificate.key_read",
+	"ca.failover", "ca.rate_limit",
+	"connection.created", "connection.deleted", "connection.needs_reauth", "connection.token_refreshed",
+	"cron.renewal_queued",
+}
+
+// KnownAuditAction reports whether action is in AuditActions.
+func KnownAuditAction(action string) bool {
+	for _, a := range AuditActions {
+		if a == action {
+			return true
+		}
+	}
+	return false
+}

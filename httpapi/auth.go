@@ -81,6 +81,9 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 		}
 	}
 	s.touch(ctx, auth.Token.ID, now)
+	if ri := infoFrom(ctx); ri != nil {
+		ri.orgID = auth.Token.OrgID // for the access log (requestid.go)
+	}
 	actor := dcvaas.Actor{
 		OrgID:      auth.Token.OrgID,
 		UserID:     auth.Token.UserID,
@@ -177,6 +180,6 @@ func (s *server) touch(ctx context.Context, id string, now time.Time) {
 		return
 	}
 	if err := s.store.TouchToken(context.WithoutCancel(ctx), id, now); err != nil {
-		s.log.WarnContext(ctx, "record token use", "token_id", id, "err", err)
+		s.log.WarnContext(ctx, "record token use", "tokenId", id, "err", err)
 	}
 }

@@ -127,13 +127,17 @@ func (s *server) writeProblem(hctx huma.Context, err error) {
 // a missing property is named in its location, the request body is never
 // echoed back whole (it may be a megabyte), and a server error never
 // carries details of its cause.
-func fillProblem(_ huma.Context, _ string, v any) (any, error) {
+func fillProblem(hctx huma.Context, _ string, v any) (any, error) {
 	m, ok := v.(*huma.ErrorModel)
 	if !ok {
 		return v, nil
 	}
 	if m.Type == "" {
-		m.Type = "about:blank"
+		m.Type = problemType(m.Status) // problems.go
+	}
+	if m.Status == http.StatusUnsupportedMediaType {
+		// huma says "validation failed" here; say what is wrong.
+		m.Title, m.Detail = http.StatusText(m.Status), "the body must be JSON: send Content-Type: application/json"
 	}
 	if m.Status >= 500 {
 		m.Errors = nil
@@ -148,7 +152,14 @@ func fillProblem(_ huma.Context, _ string, v any) (any, error) {
 		}
 		d.Value = echoable(d.Location, d.Value)
 	}
-	return m, nil
+	return &problemWithID{m, RequestID(hctx.Context())}, nil
+}
+
+// problemWithID is a problem with the request's id as an extension member
+// (RFC 9457 §3.2), so a client's report finds the server's log lines.
+type problemWithID struct {
+	*huma.ErrorModel
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // echoable returns the part of a bad value worth showing back: scalars,
@@ -198,13 +209,13 @@ func notFound(mux *http.ServeMux) http.HandlerFunc {
 			status, detail = http.StatusMethodNotAllowed, "method not allowed for this resource"
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 		}
-		writeRawProblem(w, status, detail)
+		writeRawProblem(w, r, status, detail)
 	}
 }
 
 // writeRawProblem writes a problem outside huma (no operation matched).
-func writeRawProblem(w http.ResponseWriter, status int, detail string) {
+func writeRawProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(&huma.ErrorModel{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+	json.NewEncoder(w).Encode(&problemWithID{&huma.ErrorModel{Type: problemType(status), Title: http.StatusText(status), Status: status, Detail: detail}, RequestID(r.Context())})
 }

@@ -258,7 +258,7 @@ func (r *response) wantProblem(t *testing.T, status int) map[string]any {
 		t.Fatalf("content type %q, want application/problem+json: %s", ct, r.body)
 	}
 	p := r.obj(t)
-	if p["type"] != "about:blank" || p["title"] != http.StatusText(status) || p["status"] != float64(status) || p["detail"] == "" {
+	if typ, _ := p["type"].(string); !strings.HasPrefix(typ, "/problems/") || p["requestId"] == "" || p["title"] != http.StatusText(status) || p["status"] != float64(status) || p["detail"] == "" {
 		t.Fatalf("problem = %v", p)
 	}
 	return p

@@ -34,7 +34,7 @@ func (s *server) limitRate(hctx huma.Context, next func(huma.Context)) {
 		// access control: refusing every request because the counter (a
 		// table in the shared database) hiccupped would turn a degraded
 		// limiter into a full outage. Authentication already succeeded.
-		s.log.WarnContext(ctx, "rate limiter failed; request allowed", "org_id", orgID, "err", err)
+		s.log.WarnContext(ctx, "rate limiter failed; request allowed", "organizationId", orgID, "err", err)
 		next(hctx)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 // addRoutes registers every route of the API: this file is the map.
 func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+	mux.HandleFunc("GET /problems/{kind}", serveProblemPage) // problems.go
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}

@@ -111,6 +111,7 @@ func NewServer(deps Deps) http.Handler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = WithRequestID(s.log) // requestid.go
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
 	s.api.UseMiddleware(s.authenticate, s.limitRate, s.authorize)
@@ -122,7 +123,7 @@ func NewServer(deps Deps) http.Handler {
 		panic(fmt.Sprintf("httpapi: openapi document: %v", err))
 	}
 	s.openapi = doc
-	return cors(deps.CORSOrigins, mux)
+	return accessLog(s.log, cors(deps.CORSOrigins, mux))
 }
 
 // OpenAPI returns the API's OpenAPI 3.0.3 document as indented JSON; the

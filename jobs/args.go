@@ -20,6 +20,10 @@ type ref struct {
 	// Checks counts the "not there yet" answers of this round, which pick
 	// the next interval.
 	Checks int `json:"checks,omitempty"`
+	// AfterChange: the round began right after dcvaas changed the record
+	// itself (one-click setup), so the first looks come seconds apart
+	// (Config.AfterChangeIntervals) before the usual intervals.
+	AfterChange bool `json:"afterChange,omitempty"`
 }
 
 func (r ref) get() ref { return r }

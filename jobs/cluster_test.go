@@ -20,6 +20,7 @@ import (
 // and that both nodes did work.
 func TestTwoEngines(t *testing.T) {
 	if !containsPostgres(storetest.Dialects(t)) {
+		storetest.SkippedPostgres()
 		t.Skip("needs PostgreSQL (" + storetest.PostgresEnv + ")")
 	}
 	ctx := context.Background()

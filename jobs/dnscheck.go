@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/resolve"
@@ -54,7 +55,7 @@ func (e *Engine) dnsCheck(ctx context.Context, r *run) outcome {
 	}
 	// The last check of the window happens at its end, not up to an hour
 	// after it.
-	after := min(checkInterval(e.cfg.DNSCheckIntervals, r.ref.Checks), deadline.Sub(now))
+	after := min(e.nextCheck(r.ref), deadline.Sub(now))
 	return outcome{kind: kindRecheck, msg: msg, after: after}
 }
 
@@ -104,4 +105,18 @@ func quoteFirst(txt []string) string {
 		s += fmt.Sprintf(" and %d more", len(txt)-1)
 	}
 	return s
+}
+
+// nextCheck is the wait after a "not there yet". After a change dcvaas
+// made itself, the record is on its way: look again within seconds, a few
+// times, before falling back to the intervals for a customer's hand edit.
+func (e *Engine) nextCheck(r ref) time.Duration {
+	n := r.Checks
+	if fast := e.cfg.AfterChangeIntervals; r.AfterChange {
+		if n < len(fast) {
+			return fast[n]
+		}
+		n -= len(fast)
+	}
+	return checkInterval(e.cfg.DNSCheckIntervals, n)
 }

@@ -234,3 +234,31 @@ func TestDescribeChain(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAfterOneClickSetupLooksAgainSoon: a check queued right after
+// dcvaas created the CNAME itself (one-click setup) that misses the record
+// (the provider's nameservers do not serve it yet) looks again within
+// seconds, not at the next of the usual intervals (an hour here).
+func TestCheckAfterOneClickSetupLooksAgainSoon(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect sqlstore.Dialect) {
+		b := setup(t, dialect, func(c *Config) { c.DNSCheckIntervals = []time.Duration{time.Hour} })
+		b.start()
+		d, first := b.domain("oneclick")
+		b.wait(first.ID, 10*time.Second, "first check rescheduled", func(j *dcvaas.Job) bool { return j.LastError != "" })
+		job, err := b.db.RecordDNSSetup(b.ctx, b.actor, d.ID, map[string]any{"provider": "cloudflare"}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.wait(job.ID, 10*time.Second, "setup check missed the record", func(j *dcvaas.Job) bool { return j.LastError != "" })
+		start := time.Now()
+		b.dns.SetCNAME(challengeName(d), d.CNAMETarget) // the provider now serves it
+		deadline := time.Now().Add(8 * time.Second)
+		for b.findDomain(d.ID).Status == dcvaas.DomainPendingCNAME {
+			if time.Now().After(deadline) {
+				t.Fatalf("domain still pending_cname %s after the record appeared", time.Since(start))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("verified %s after the record appeared", time.Since(start).Round(time.Millisecond))
+	})
+}

@@ -85,6 +85,10 @@ type Config struct {
 	// DNSCheckIntervals are the waits after successive "not there yet"
 	// answers (default 1, 2, 5, 10, 30, 60 minutes; the last repeats).
 	DNSCheckIntervals []time.Duration
+	// AfterChangeIntervals are the first waits of a check queued right
+	// after dcvaas changed the record itself (one-click setup); default
+	// seconds apart, then DNSCheckIntervals.
+	AfterChangeIntervals []time.Duration
 	// DNSCheckMaxAttempts is how many failed lookups (SERVFAIL, timeouts) a
 	// dns_check absorbs before it becomes a dead letter (default 10).
 	DNSCheckMaxAttempts int
@@ -179,7 +183,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.client, err = river.NewClient(driver, &river.Config{
 		ID:                clientID(cfg.NodeID, time.Now()), // reclaim.go
-		Logger:            cfg.Logger,
+		Logger:            riverLog(cfg.Logger), // riverlog.go
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:           workers,
 		FetchCooldown:     cfg.FetchCooldown,
@@ -232,6 +236,9 @@ func withDefaults(cfg Config) Config {
 	setDefault(&cfg.FetchPollInterval, time.Second)
 	if len(cfg.DNSCheckIntervals) == 0 {
 		cfg.DNSCheckIntervals = defaultCheckIntervals
+	}
+	if len(cfg.AfterChangeIntervals) == 0 {
+		cfg.AfterChangeIntervals = defaultAfterChangeIntervals
 	}
 	return cfg
 }

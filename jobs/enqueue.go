@@ -18,7 +18,7 @@ import (
 func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, opts sqlstore.EnqueueOpts) (int64, error) {
 	r := ref{JobID: j.ID}
 	if j.Type == dcvaas.JobDNSCheck {
-		r.Since = e.now().UTC()
+		r.Since, r.AfterChange = e.now().UTC(), opts.AfterChange
 	}
 	// A new check starts a new window, and makes older checks of the
 	// domain that wait for their next turn pointless: end them now, or one

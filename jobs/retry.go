@@ -79,6 +79,15 @@ var defaultCheckIntervals = []time.Duration{
 	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour,
 }
 
+// defaultAfterChangeIntervals are the waits of a check dcvaas queued right
+// after it created the record itself: a provider's API answers before its
+// nameservers serve the record, so the first look often misses it. About
+// 80 seconds of looks, then defaultCheckIntervals.
+var defaultAfterChangeIntervals = []time.Duration{
+	time.Second, time.Second, 2 * time.Second, 2 * time.Second, 3 * time.Second, 5 * time.Second,
+	5 * time.Second, 10 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+}
+
 // checkInterval returns the wait after the n-th (0-based) "not there yet";
 // the last interval repeats.
 func checkInterval(intervals []time.Duration, n int) time.Duration {

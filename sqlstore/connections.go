@@ -185,7 +185,7 @@ func (db *DB) RecordDNSSetup(ctx context.Context, actor dcvaas.Actor, domainID s
 			return nil
 		}
 		var err error
-		job, err = db.insertJob(ctx, tx, actor, domainID, dcvaas.JobDNSCheck, EnqueueOpts{}, nil)
+		job, err = db.insertJob(ctx, tx, actor, domainID, dcvaas.JobDNSCheck, EnqueueOpts{AfterChange: true}, nil)
 		return err
 	})
 	return job, err

@@ -44,6 +44,10 @@ type EnqueueOpts struct {
 	// NewDomain: the job is the first of a domain created in the same
 	// transaction, so it has no earlier jobs to supersede.
 	NewDomain bool
+	// AfterChange: dcvaas itself has just changed the record the job
+	// checks (one-click setup created the CNAME), so it should look again
+	// soon and often while the change spreads, not a minute later.
+	AfterChange bool
 }
 
 // Options tune a DB; the zero value is usable.

@@ -36,6 +36,9 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 	d.CNAMEStatus = dcvaas.CNAMEOK
 	var job *dcvaas.Job
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.reuseDeletedTarget(ctx, tx, d); err != nil {
+			return err
+		}
 		var w writes
 		w.add(`INSERT INTO domains (`+domainColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 'ok')`,
@@ -54,6 +57,29 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 		return nil, err
 	}
 	return job, nil
+}
+
+// reuseDeletedTarget gives a domain added again to the organization that
+// deleted it its old CNAME target, so the record the customer created
+// still delegates it. The deleted row lets go of the target (it is unique)
+// by a suffix no DNS name can have. With DCVAAS_HARD_DELETE the old row,
+// and so its target, is gone.
+func (db *DB) reuseDeletedTarget(ctx context.Context, tx *sql.Tx, d *dcvaas.Domain) error {
+	var oldID, target string
+	err := tx.QueryRowContext(ctx, `SELECT id, cname_target FROM domains
+		WHERE org_id = $1 AND domain_name = $2 AND deleted_at IS NOT NULL AND cname_target NOT LIKE '%#%'
+		ORDER BY deleted_at DESC LIMIT 1`, d.OrgID, d.Name).Scan(&oldID, &target)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE domains SET cname_target = $1 WHERE id = $2`, target+"#released-by-"+d.ID, oldID); err != nil {
+		return err
+	}
+	d.CNAMETarget = target
+	return nil
 }
 
 func (db *DB) findDomain(ctx context.Context, q querier, orgID, id string, lock bool) (*dcvaas.Domain, error) {
@@ -131,7 +157,7 @@ func (db *DB) EnqueueDomainJob(ctx context.Context, actor dcvaas.Actor, domainID
 			return err
 		}
 		if len(allowed) > 0 && !slices.Contains(allowed, d.Status) {
-			return dcvaas.Errorf(dcvaas.ECONFLICT, "domain is %s; %s needs it to be %s", d.Status, jt, joinStatuses(allowed))
+			return dcvaas.Errorf(dcvaas.ECONFLICT, "%s", wrongState(d, jt, allowed))
 		}
 		// Two orders for one domain at once would waste CA rate limits and
 		// race to store the certificate: an unfinished one is the answer.
@@ -179,4 +205,23 @@ func (db *DB) CurrentCertificate(ctx context.Context, orgID, domainID string) (*
 	}
 	c.NotBefore, c.NotAfter, c.CreatedAt = fromMicros(notBefore), fromMicros(notAfter), fromMicros(created)
 	return &c, nil
+}
+
+// wrongState says, in the user's words, why a domain cannot take a job
+// now and what to do instead.
+func wrongState(d *dcvaas.Domain, jt dcvaas.JobType, allowed []dcvaas.DomainStatus) string {
+	cname := "_acme-challenge." + d.Name + " CNAME " + d.CNAMETarget
+	switch {
+	case d.Status == dcvaas.DomainPendingCNAME && jt == dcvaas.JobStartIssuance:
+		return "the domain's CNAME has not been found yet: create " + cname + ", then POST /api/domains/" + d.ID + "/verify; issuance starts by itself once the CNAME is found"
+	case d.Status == dcvaas.DomainPendingCNAME && jt == dcvaas.JobRenewal:
+		return "the domain has no certificate to renew yet: create " + cname + ", then POST /api/domains/" + d.ID + "/verify"
+	case d.Status == dcvaas.DomainActive && jt == dcvaas.JobStartIssuance:
+		return "the domain already has a certificate; to get a new one now, POST /api/domains/" + d.ID + "/renew"
+	case d.Status == dcvaas.DomainFailed && (jt == dcvaas.JobStartIssuance || jt == dcvaas.JobRenewal):
+		return "the domain failed (" + d.LastError + "); fix the cause, then POST /api/domains/" + d.ID + "/verify to check the CNAME and issue again"
+	case d.Status == dcvaas.DomainIssuing && jt == dcvaas.JobRenewal:
+		return "the domain's first certificate is still being issued; follow it at /api/jobs?domain_id=" + d.ID
+	}
+	return fmt.Sprintf("domain is %s; %s needs it to be %s", d.Status, jt, joinStatuses(allowed))
 }

@@ -42,6 +42,8 @@ import (
 
 	"github.com/letsencrypt/challtestsrv"
 	"github.com/miekg/dns"
+
+	"github.com/dcvaas/dcvaas/sandbox"
 )
 
 // challtestsrv registers its handler on miekg/dns's process-wide ServeMux,
@@ -127,7 +129,7 @@ type DNS struct {
 	// ResolverAddr is the recursive resolver's "127.0.0.1:port" (UDP and
 	// TCP): what Pebble's VA and dcvaas's resolvers ask.
 	ResolverAddr string
-	resolver     *Resolver
+	resolver     *sandbox.Resolver
 	verifyZone   string
 }
 
@@ -136,7 +138,7 @@ type DNS struct {
 func NewDNS(t testing.TB, verifyZone, verifyAddr string) *DNS {
 	t.Helper()
 	srv, addr := CustomerDNS(t)
-	r, err := StartResolver(map[string]string{verifyZone: verifyAddr}, addr)
+	r, err := sandbox.StartResolver(map[string]string{verifyZone: verifyAddr}, addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dcvaas/dcvaas/sandbox"
 )
 
 // FaultMode is how a CA misbehaves.
@@ -62,10 +64,6 @@ type front struct {
 	fault     Fault
 	n         int
 	newOrders []NewOrder
-
-	// pebbleLock keeps newOrder and authorization requests apart (see
-	// ServeHTTP).
-	pebbleLock sync.RWMutex
 }
 
 func (f *front) set(fault Fault) {
@@ -86,8 +84,8 @@ func (f *front) orders() []NewOrder {
 	return append([]NewOrder(nil), f.newOrders...)
 }
 
-// newOrderPath is Pebble's newOrder endpoint (wfe.newOrderPath, unexported).
-const newOrderPath = "/order-plz"
+// newOrderPath is Pebble's newOrder endpoint.
+const newOrderPath = sandbox.NewOrderPath
 
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
@@ -136,25 +134,8 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	record(false)
-	// Pebble (v2.10.1) can deadlock under concurrent load: newOrder holds
-	// its store's read lock while it waits for an authorization's lock
-	// (FindValidAuthorization), and a GET of that authorization holds the
-	// authorization's lock while it waits for the store's read lock, which
-	// a writer queued in between (AddChallenge of a third order) keeps it
-	// from getting. Never letting the two run at once breaks the cycle.
-	switch {
-	case isNewOrder:
-		f.pebbleLock.Lock()
-		defer f.pebbleLock.Unlock()
-	case strings.HasPrefix(r.URL.Path, authzPath):
-		f.pebbleLock.RLock()
-		defer f.pebbleLock.RUnlock()
-	}
 	f.next.ServeHTTP(w, r)
 }
-
-// authzPath is Pebble's prefix of authorization URLs (wfe.authzPath).
-const authzPath = "/authZ/"
 
 func problem(w http.ResponseWriter, status int, typ, detail string, retryAfter time.Duration) {
 	if retryAfter > 0 {

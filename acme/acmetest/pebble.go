@@ -1,24 +1,10 @@
 package acmetest
 
 import (
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
-	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
-	"os"
-	"sync"
+	"net/http"
 	"testing"
-	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
+	"github.com/dcvaas/dcvaas/sandbox"
 )
 
 // Options configure one Pebble CA.
@@ -40,46 +26,16 @@ type Options struct {
 // Profiles every test CA offers (draft-aaron-acme-profiles): "default"
 // issues 90-day certificates, "shortlived" 6-day ones.
 const (
-	ProfileDefault    = "default"
-	ProfileShortLived = "shortlived"
+	ProfileDefault    = sandbox.ProfileDefault
+	ProfileShortLived = sandbox.ProfileShortLived
 )
 
-// CA is an in-process Pebble served over HTTPS by httptest.
+// CA is an in-process Pebble (sandbox.CA: DirectoryURL, TLSRootsPEM,
+// EABKeyID, EABHMAC, RootsPEM, Roots, SetRenewalWindow) with faults a test
+// can switch on.
 type CA struct {
-	// DirectoryURL is the ACME directory (RFC 8555 §7.1.1).
-	DirectoryURL string
-	// TLSRootsPEM is the certificate of the HTTPS server: what an ACME
-	// client must trust to talk to this CA (DCVAAS_ACME_CA_BUNDLE).
-	TLSRootsPEM []byte
-	// EABKeyID and EABHMAC (base64url) are the binding credentials when
-	// the CA requires EAB.
-	EABKeyID, EABHMAC string
-
-	pca   *ca.CAImpl
-	store *db.MemoryStore
+	*sandbox.CA
 	front *front
-	srv   *httptest.Server
-}
-
-// pebbleEnv tunes Pebble through the environment variables it reads when
-// its parts are created: no random sleeps before validating
-// (PEBBLE_VA_NOSLEEP), no deliberately rejected nonces, and no reuse of
-// valid authorizations, so every order really validates through DNS.
-// Variables already set by the caller win.
-var pebbleEnv sync.Once
-
-func setPebbleEnv() {
-	pebbleEnv.Do(func() {
-		for k, v := range map[string]string{
-			"PEBBLE_VA_NOSLEEP":      "1",
-			"PEBBLE_WFE_NONCEREJECT": "0",
-			"PEBBLE_AUTHZREUSE":      "0",
-		} {
-			if _, ok := os.LookupEnv(k); !ok {
-				os.Setenv(k, v)
-			}
-		}
-	})
 }
 
 // NewCA starts a Pebble CA that stops when the test ends.
@@ -88,78 +44,30 @@ func NewCA(t testing.TB, opts Options) *CA {
 	if opts.Resolver == "" {
 		t.Fatal("acmetest.NewCA: Options.Resolver is required")
 	}
-	setPebbleEnv()
-	out := io.Discard
+	c := &CA{}
+	so := sandbox.CAOptions{
+		Resolver:      opts.Resolver,
+		RequireEAB:    opts.RequireEAB,
+		CAAIdentities: opts.CAAIdentities,
+		Wrap: func(h http.Handler) http.Handler {
+			c.front = &front{next: h}
+			return c.front
+		},
+	}
 	if opts.Verbose {
-		out = logWriter{t}
+		so.Log = logWriter{t}
 	}
-	logger := log.New(out, "pebble ", log.Lmicroseconds)
-	store := db.NewMemoryStore()
-	pca := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{
-		ProfileDefault:    {Description: "90-day certificates"},
-		ProfileShortLived: {Description: "6-day certificates", ValidityPeriod: uint64(6 * 24 * time.Hour / time.Second)},
-	})
-	pva := va.New(logger, 0, 0, false, opts.Resolver, store)
-	c := &CA{pca: pca, store: store}
-	if opts.RequireEAB {
-		key := make([]byte, 32)
-		rand.Read(key)
-		c.EABKeyID, c.EABHMAC = "kid-"+base64.RawURLEncoding.EncodeToString(key[:6]), base64.RawURLEncoding.EncodeToString(key)
-		if err := store.AddExternalAccountKeyByID(c.EABKeyID, c.EABHMAC); err != nil {
-			t.Fatal(err)
-		}
+	var err error
+	if c.CA, err = sandbox.StartCA(so); err != nil {
+		t.Fatal(err)
 	}
-	ids := opts.CAAIdentities
-	if len(ids) == 0 {
-		ids = []string{"pebble.letsencrypt.org"}
-	}
-	w := wfe.New(logger, store, pva, pca, ids, false, opts.RequireEAB, 0, 0)
-	c.front = &front{next: w.Handler()}
-	c.srv = httptest.NewTLSServer(c.front)
-	t.Cleanup(c.srv.Close)
-	c.DirectoryURL = c.srv.URL + wfe.DirectoryPath
-	c.TLSRootsPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw})
+	t.Cleanup(c.Close)
 	return c
 }
 
 type logWriter struct{ t testing.TB }
 
 func (w logWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-
-// RootsPEM returns the CA's root certificate(s), the trust anchors issued
-// chains verify to.
-func (c *CA) RootsPEM() []byte {
-	var out []byte
-	for i := range c.pca.GetNumberOfRootCerts() {
-		out = append(out, c.pca.GetRootCert(i).PEM()...)
-	}
-	return out
-}
-
-// Roots returns RootsPEM as a pool for x509.VerifyOptions.
-func (c *CA) Roots() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AppendCertsFromPEM(c.RootsPEM())
-	return p
-}
-
-// SetRenewalWindow makes the CA's ARI (RFC 9773 §4.2) suggest renewing the
-// certificate (leaf PEM) between start and end.
-func (c *CA) SetRenewalWindow(leafPEM []byte, start, end time.Time) error {
-	block, _ := pem.Decode(leafPEM)
-	if block == nil {
-		return fmt.Errorf("no PEM certificate")
-	}
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(map[string]any{"suggestedWindow": map[string]time.Time{"start": start, "end": end}})
-	if err != nil {
-		return err
-	}
-	return c.store.SetARIResponse(leaf.SerialNumber, string(raw))
-}
 
 // SetFault makes the CA misbehave from now on (FaultNone to heal).
 func (c *CA) SetFault(f Fault) { c.front.set(f) }

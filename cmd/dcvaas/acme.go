@@ -35,23 +35,20 @@ import (
 // _EAB_KID, _EAB_HMAC, _PROFILE and _CAA_IDENTITIES (environment only: the
 // names are not known before the list is read).
 var acmeSettings = []setting{
-	{"dns-addr", "DCVAAS_DNS_ADDR", "127.0.0.1:5353", "UDP and TCP address of the built-in DNS server for the verify zone (:53 in production)"},
-	{"dns-ns", "DCVAAS_DNS_NS", "", "comma-separated nameserver names of the verify zone, as its NS records (default ns1.<verify zone>)"},
-	{"dns-soa-email", "DCVAAS_DNS_SOA_EMAIL", "", "contact of the verify zone's SOA record (default hostmaster.<verify zone>)"},
-	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES}"},
-	{"acme-email", "DCVAAS_ACME_EMAIL", "", "contact address of the ACME accounts (CAs send expiry and policy notices)"},
-	{"acme-ca-bundle", "DCVAAS_ACME_CA_BUNDLE", "", "PEM file of extra root certificates trusted for the ACME servers' HTTPS (private CAs, tests)"},
-	{"staging", "DCVAAS_ACME_STAGING", "false", "use Let's Encrypt's staging directory for the letsencrypt CA (untrusted test certificates)"},
-	{"renew-before", "DCVAAS_RENEW_BEFORE", "", "renew a certificate when less than this remains, e.g. 720h (default: a third of its lifetime)"},
-	{"challenge-publisher", "DCVAAS_CHALLENGE_PUBLISHER", "builtin", "where DNS-01 values are published: builtin (dcvaas's own DNS server) or cloudflare (a Cloudflare-hosted verify zone)"},
-	{"cloudflare-api-token", "DCVAAS_CLOUDFLARE_API_TOKEN", "", "with the cloudflare publisher: API token with DNS:Edit on the verify zone"},
-	{"cloudflare-zone-id", "DCVAAS_CLOUDFLARE_ZONE_ID", "", "with the cloudflare publisher: the verify zone's Cloudflare zone id"},
-	{"cloudflare-nameservers", "DCVAAS_CLOUDFLARE_NAMESERVERS", "", "with the cloudflare publisher: host:port of the verify zone's authoritative servers to poll until a value is served (default: its NS records, port 53)"},
-	{"propagation-timeout", "DCVAAS_PROPAGATION_TIMEOUT", "2m", "with the cloudflare publisher: how long to wait for every authoritative server to serve a new value"},
+	{"dns-addr", "DCVAAS_DNS_ADDR", "127.0.0.1:8053", "UDP and TCP address of the built-in DNS server for the verify zone (:53 in production)", groupDNS},
+	{"dns-ns", "DCVAAS_DNS_NS", "", "comma-separated nameserver names of the verify zone, as its NS records (default ns1.<verify zone>)", groupDNS},
+	{"dns-soa-email", "DCVAAS_DNS_SOA_EMAIL", "", "contact of the verify zone's SOA record (default hostmaster.<verify zone>)", groupDNS},
+	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES}", groupACME},
+	{"acme-email", "DCVAAS_ACME_EMAIL", "", "contact address of the ACME accounts (CAs send expiry and policy notices)", groupACME},
+	{"acme-ca-bundle", "DCVAAS_ACME_CA_BUNDLE", "", "PEM file of extra root certificates trusted for the ACME servers' HTTPS (private CAs, tests)", groupACME},
+	{"staging", "DCVAAS_ACME_STAGING", "false", "use Let's Encrypt's staging directory for the letsencrypt CA (untrusted test certificates)", groupACME},
+	{"renew-before", "DCVAAS_RENEW_BEFORE", "", "renew a certificate when less than this remains, e.g. 720h (default: a third of its lifetime)", groupACME},
+	{"challenge-publisher", "DCVAAS_CHALLENGE_PUBLISHER", "builtin", "where DNS-01 values are published: builtin (dcvaas's own DNS server) or cloudflare (a Cloudflare-hosted verify zone)", groupACME},
+	{"cloudflare-api-token", "DCVAAS_CLOUDFLARE_API_TOKEN", "", "with the cloudflare publisher: API token with DNS:Edit on the verify zone", groupACME},
+	{"cloudflare-zone-id", "DCVAAS_CLOUDFLARE_ZONE_ID", "", "with the cloudflare publisher: the verify zone's Cloudflare zone id", groupACME},
+	{"cloudflare-nameservers", "DCVAAS_CLOUDFLARE_NAMESERVERS", "", "with the cloudflare publisher: host:port of the verify zone's authoritative servers to poll until a value is served (default: its NS records, port 53)", groupACME},
+	{"propagation-timeout", "DCVAAS_PROPAGATION_TIMEOUT", "2m", "with the cloudflare publisher: how long to wait for every authoritative server to serve a new value", groupACME},
 }
-
-// boolSettings are the settings whose flags need no value (--staging).
-var boolSettings = map[string]bool{"DCVAAS_ACME_STAGING": true}
 
 // boolFlag is a flag that reads as a string (parsed, with the variable's
 // name in any error, by the setting's parser) but may be given bare.
@@ -65,6 +62,18 @@ func (b boolFlag) String() string {
 }
 func (b boolFlag) Set(s string) error { *b.v = s; return nil }
 func (b boolFlag) IsBoolFlag() bool   { return true }
+
+// stringFlag is a setting's flag: a string that the setting's parser
+// checks, naming the variable in any error.
+type stringFlag struct{ v *string }
+
+func (f stringFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+func (f stringFlag) Set(s string) error { *f.v = s; return nil }
 
 // Publishers of challenge values.
 const (
@@ -379,7 +388,7 @@ func startDNS(cfg *Config, db *sqlstore.DB, log *slog.Logger) (*dnsserver.Server
 		return nil, err
 	}
 	if err := srv.Start(cfg.ACME.DNSAddr); err != nil {
-		return nil, fmt.Errorf("DCVAAS_DNS_ADDR: DNS server: %w", err)
+		return nil, bindError("DCVAAS_DNS_ADDR", err) // serve.go
 	}
 	log.Info("dns listening", "addr", srv.Addr(), "zone", cfg.VerifyZone, "proto", "udp+tcp")
 	if onDNSListen != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/sqlstore"
 )
 
 // bootstrap is `dcvaas bootstrap`: the first organization, its owner and an
@@ -32,23 +33,13 @@ func bootstrap(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 	if err != nil || addr.Name != "" {
 		return fmt.Errorf("--owner-email %q is not an email address", *email)
 	}
-	log := newLogger(cfg, stderr)
-	db, err := openStore(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, stderr, opening{existing: true}) // app.go
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	plain, err := apitoken.Generate()
+	defer a.Close()
+	org, user, tok, plain, err := createOrganization(ctx, a.db, name, addr.Address)
 	if err != nil {
-		return err
-	}
-	tok := &dcvaas.Token{Name: "bootstrap", Prefix: apitoken.DisplayPrefix(plain), Hash: apitoken.Hash(plain), Role: dcvaas.TokenAdmin}
-	org, user, err := db.Bootstrap(ctx, name, addr.Address, tok)
-	if err != nil {
-		if dcvaas.ErrorCode(err) == dcvaas.ECONFLICT {
-			return fmt.Errorf("organization %q already exists; nothing was changed", name)
-		}
 		return err
 	}
 	if *asJSON {
@@ -63,4 +54,22 @@ func bootstrap(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 	fmt.Fprintf(stdout, "organization %s (%s) created, owner %s\n", org.Name, org.ID, user.Email)
 	fmt.Fprintf(stdout, "API token (shown once, store it now):\n%s\n", plain)
 	return nil
+}
+
+// createOrganization creates an organization, its owner and an admin
+// token, returning the token's plain text (shown once, stored as a hash).
+func createOrganization(ctx context.Context, db *sqlstore.DB, name, email string) (*dcvaas.Organization, *dcvaas.User, *dcvaas.Token, string, error) {
+	plain, err := apitoken.Generate()
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	tok := &dcvaas.Token{Name: "bootstrap", Prefix: apitoken.DisplayPrefix(plain), Hash: apitoken.Hash(plain), Role: dcvaas.TokenAdmin}
+	org, user, err := db.Bootstrap(ctx, name, email, tok)
+	if err != nil {
+		if dcvaas.ErrorCode(err) == dcvaas.ECONFLICT {
+			return nil, nil, nil, "", fmt.Errorf("organization %q already exists; nothing was changed", name)
+		}
+		return nil, nil, nil, "", err
+	}
+	return org, user, tok, plain, nil
 }

@@ -32,6 +32,7 @@ import (
 // at the same time.
 func TestTwoProcessesOneQueue(t *testing.T) {
 	if os.Getenv(storetest.PostgresEnv) == "" {
+		storetest.SkippedPostgres()
 		t.Skipf("%s is unset: needs PostgreSQL", storetest.PostgresEnv)
 	}
 	if testing.Short() {

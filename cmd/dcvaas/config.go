@@ -20,24 +20,55 @@ import (
 )
 
 // setting is one configuration value: a flag and its DCVAAS_ variable. The
-// table below is the single list of settings; the README's table follows it.
+// table below is the single list of settings; the README's table, the
+// commands' -h (grouped) and shell completion follow it.
 type setting struct {
 	flag, env, def, usage string
+	group                 string // a heading of -h: groupHTTP, groupDatabase, …
+}
+
+// Setting groups, in the order -h shows them.
+const (
+	groupHTTP      = "HTTP"
+	groupDatabase  = "Database"
+	groupSecrets   = "Secrets"
+	groupLogging   = "Logging"
+	groupDNS       = "DNS"
+	groupACME      = "ACME"
+	groupJobs      = "Jobs"
+	groupRenewal   = "Renewal"
+	groupProviders = "Providers"
+)
+
+var settingGroups = []string{groupHTTP, groupDatabase, groupSecrets, groupLogging, groupDNS, groupACME, groupJobs, groupRenewal, groupProviders}
+
+// commandGroups are the setting groups a command reads, by its flag set's
+// name; its -h shows only their flags. A command not listed reads every
+// setting. Settings outside a command's groups still come from the
+// environment (and are checked), they just have no flag there.
+var commandGroups = map[string][]string{
+	"dcvaas migrate":     {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas bootstrap":   {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas keys rotate": {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas backup":      {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas restore":     {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas healthcheck": {groupHTTP},
+	"dcvaas cron run":    {groupDatabase, groupLogging, groupSecrets, groupDNS, groupACME, groupJobs, groupRenewal},
 }
 
 var settings = append([]setting{
-	{"database-url", "DCVAAS_DATABASE_URL", "./data/dcvaas.db", "postgres:// or postgresql:// URL, else an SQLite file path (sqlite:// prefix allowed)"},
-	{"db-max-conns", "DCVAAS_DB_MAX_CONNS", "0", "PostgreSQL connections this process opens at most; 0: 8 per CPU, at least 16"},
-	{"http-addr", "DCVAAS_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on"},
-	{"cors-origins", "DCVAAS_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser"},
-	{"encryption-key", "DCVAAS_ENCRYPTION_KEY", "", "64 hex characters; unset with SQLite: generated once beside the database file"},
-	{"rate-limit", "DCVAAS_RATE_LIMIT", "600", "API requests per minute per organization"},
-	{"log-level", "DCVAAS_LOG_LEVEL", "info", "debug, info, warn or error"},
-	{"log-format", "DCVAAS_LOG_FORMAT", "text", "text or json"},
-	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records"},
-	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted"},
-	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight"},
-	{"shutdown-drain", "DCVAAS_SHUTDOWN_DRAIN", "0s", "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (a load balancer's health-check interval and threshold)"},
+	{"database-url", "DCVAAS_DATABASE_URL", "./data/dcvaas.db", "postgres:// or postgresql:// URL, else an SQLite file path (sqlite:// prefix allowed)", groupDatabase},
+	{"db-max-conns", "DCVAAS_DB_MAX_CONNS", "0", "PostgreSQL connections this process opens at most; 0: 8 per CPU, at least 16", groupDatabase},
+	{"http-addr", "DCVAAS_HTTP_ADDR", "127.0.0.1:8080", "address the HTTP API listens on", groupHTTP},
+	{"cors-origins", "DCVAAS_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser", groupHTTP},
+	{"encryption-key", "DCVAAS_ENCRYPTION_KEY", "", "64 hex characters; unset with SQLite: generated once beside the database file", groupSecrets},
+	{"rate-limit", "DCVAAS_RATE_LIMIT", "600", "API requests per minute per organization", groupHTTP},
+	{"log-level", "DCVAAS_LOG_LEVEL", "info", "debug, info, warn or error", groupLogging},
+	{"log-format", "DCVAAS_LOG_FORMAT", "text", "text or json", groupLogging},
+	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records", groupDNS},
+	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted", groupHTTP},
+	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight", groupJobs},
+	{"shutdown-drain", "DCVAAS_SHUTDOWN_DRAIN", "0s", "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (a load balancer's health-check interval and threshold)", groupHTTP},
 }, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings)...) // connections.go, jobs.go, acme.go, cron.go
 
 // Config is the validated configuration of a dcvaas process.
@@ -75,17 +106,21 @@ func (c *Config) KeyFile() string {
 // message that says what to fix.
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
 	values := map[string]*string{}
+	groups, only := commandGroups[fs.Name()]
 	for _, s := range settings {
 		def := s.def
 		if v := getenv(s.env); v != "" {
 			def = v
 		}
-		if boolSettings[s.env] { // acme.go
-			values[s.env] = &def
-			fs.Var(boolFlag{&def}, s.flag, s.usage+" ("+s.env+")")
+		values[s.env] = &def
+		if only && !slices.Contains(groups, s.group) {
 			continue
 		}
-		values[s.env] = fs.String(s.flag, def, s.usage+" ("+s.env+")")
+		if settingType(s) == "bool" {
+			fs.Var(boolFlag{&def}, s.flag, s.usage)
+		} else {
+			fs.Var(stringFlag{&def}, s.flag, s.usage)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -104,6 +139,7 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	if c.Dialect, _, err = sqlstore.ParseURL(c.DatabaseURL); err != nil {
 		bad("DCVAAS_DATABASE_URL", "%v", err)
 	}
+	c.DatabaseURL = absSQLitePath(c.DatabaseURL) // app.go
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("DCVAAS_HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {

@@ -19,12 +19,12 @@ import (
 // default is the provider's real endpoint; the variables exist for
 // sandboxes and tests.
 var connectionSettings = append([]setting{
-	{"public-url", "DCVAAS_PUBLIC_URL", "", "URL where browsers reach dcvaas: OAuth callbacks and the settings page; required with OAuth"},
-	{"encryption-old-keys", "DCVAAS_ENCRYPTION_OLD_KEYS", "", "comma-separated 64-hex keys that still decrypt, until `dcvaas keys rotate` re-seals under the current key"},
-	{"cloudflare-api-url", "DCVAAS_CLOUDFLARE_API_URL", "", "Cloudflare API base (default https://api.cloudflare.com/client/v4)"},
-	{"godaddy-api-url", "DCVAAS_GODADDY_API_URL", "", "GoDaddy API base (default https://api.godaddy.com)"},
-	{"route53-api-url", "DCVAAS_ROUTE53_API_URL", "", "Route 53 endpoint (default: AWS)"},
-	{"route53-sts-url", "DCVAAS_ROUTE53_STS_URL", "", "STS endpoint for assuming customers' roles (default: AWS)"},
+	{"public-url", "DCVAAS_PUBLIC_URL", "", "URL where browsers reach dcvaas: OAuth callbacks and the settings page; required with OAuth", groupHTTP},
+	{"encryption-old-keys", "DCVAAS_ENCRYPTION_OLD_KEYS", "", "comma-separated 64-hex keys that still decrypt, until `dcvaas keys rotate` re-seals under the current key", groupSecrets},
+	{"cloudflare-api-url", "DCVAAS_CLOUDFLARE_API_URL", "", "Cloudflare API base (default https://api.cloudflare.com/client/v4)", groupProviders},
+	{"godaddy-api-url", "DCVAAS_GODADDY_API_URL", "", "GoDaddy API base (default https://api.godaddy.com)", groupProviders},
+	{"route53-api-url", "DCVAAS_ROUTE53_API_URL", "", "Route 53 endpoint (default: AWS)", groupProviders},
+	{"route53-sts-url", "DCVAAS_ROUTE53_STS_URL", "", "STS endpoint for assuming customers' roles (default: AWS)", groupProviders},
 }, oauthSettings()...)
 
 // oauthProviders are the providers that can be connected with OAuth.
@@ -44,7 +44,7 @@ func oauthSettings() []setting {
 			{"revoke-url", "OAuth revocation endpoint (RFC 7009), used when a connection is deleted"},
 		} {
 			env := "DCVAAS_OAUTH_" + P + "_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
-			out = append(out, setting{"oauth-" + p + "-" + s.name, env, "", p + " " + s.usage})
+			out = append(out, setting{"oauth-" + p + "-" + s.name, env, "", p + " " + s.usage, groupProviders})
 		}
 	}
 	return out

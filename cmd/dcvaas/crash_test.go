@@ -63,6 +63,11 @@ func crashMidJob(t *testing.T, bin, dbURL string, extra []string, within time.Du
 		"DCVAAS_ACME_NOWHERE_DIRECTORY=https://127.0.0.1:1/directory",
 	}
 	vars = append(vars, extra...)
+	mig := exec.Command(bin, "migrate")
+	mig.Env = vars
+	if out, err := mig.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
 	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
 	boot.Env = vars
 	out, err := boot.Output()

@@ -20,9 +20,9 @@ import (
 // monitoring and metrics (issue 5). DCVAAS_RENEW_BEFORE is acme.go's: the
 // check and the renewal itself must agree on when a certificate is due.
 var renewalSettings = []setting{
-	{"renewal-cron", "DCVAAS_RENEWAL_CRON", "0 0 * * *", "cron schedule, in UTC, of the daily renewal check and CNAME check (5 fields, an optional leading seconds field, or @daily)"},
-	{"renewal-spread", "DCVAAS_RENEWAL_SPREAD", "1h", "window over which the renewals and CNAME checks a check queues are spread, so a CA never sees a burst (0: all at once)"},
-	{"metrics-addr", "DCVAAS_METRICS_ADDR", "", "host:port to serve GET /metrics on instead of the HTTP API's address"},
+	{"renewal-cron", "DCVAAS_RENEWAL_CRON", "0 0 * * *", "cron schedule, in UTC, of the daily renewal check and CNAME check (5 fields, an optional leading seconds field, or @daily)", groupRenewal},
+	{"renewal-spread", "DCVAAS_RENEWAL_SPREAD", "1h", "window over which the renewals and CNAME checks a check queues are spread, so a CA never sees a burst (0: all at once)", groupRenewal},
+	{"metrics-addr", "DCVAAS_METRICS_ADDR", "", "host:port to serve GET /metrics on instead of the HTTP API's address", groupHTTP},
 }
 
 // renewalConfig is the validated part of Config for the renewal check.
@@ -75,6 +75,9 @@ of every active domain.`
 // cronCmd is `dcvaas cron run`.
 func cronCmd(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "run" {
+		if helpRequested(args) { // help.go
+			return noFlags(fs, args, nil)
+		}
 		fmt.Fprintln(stderr, cronUsage)
 		if len(args) == 0 {
 			return errors.New("cron: no subcommand given")
@@ -87,16 +90,12 @@ func cronCmd(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	db, err := openStore(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, stderr, opening{keyring: true}) // app.go
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	kr, err := keyring(cfg, log)
-	if err != nil {
-		return err
-	}
+	defer a.Close()
+	db, kr, log := a.db, a.kr, a.log
 	issuer, err := newIssuer(cfg, db, kr, log) // for the CAs' ARI windows
 	if err != nil {
 		return err

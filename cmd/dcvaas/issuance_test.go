@@ -41,7 +41,7 @@ import (
 )
 
 // withTestDefaults keeps a test's `serve` on loopback: the DNS server on
-// a free port instead of 5353 (tests run in parallel), and no real CA
+// a free port instead of 8053 (tests run in parallel), and no real CA
 // unless the test names one.
 func withTestDefaults(vars map[string]string) map[string]string {
 	out := maps.Clone(vars)
@@ -137,10 +137,14 @@ func dnsListenAddr(t testing.TB, logs string) string {
 	return m[1]
 }
 
-// bootstrapOrg runs `dcvaas bootstrap` and returns the admin token and
-// organization id.
+// bootstrapOrg runs `dcvaas migrate` (bootstrap refuses a database that
+// does not exist yet) and `dcvaas bootstrap`, and returns the admin token
+// and organization id.
 func bootstrapOrg(t testing.TB, vars map[string]string) (token, orgID string) {
 	t.Helper()
+	if err := run(context.Background(), []string{"migrate"}, env(vars), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"bootstrap", "--org-name", "Acme " + randLabel(4), "--owner-email", "ops@acme.test", "--json"}, env(vars), &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -440,6 +444,11 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 		"DCVAAS_JOB_RESCUE_AFTER=5s",
 		"DCVAAS_SHUTDOWN_TIMEOUT=5s",
 	}
+	mig := exec.Command(bin, "migrate")
+	mig.Env = vars
+	if out, err := mig.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
 	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
 	boot.Env = vars
 	out, err := boot.Output()
@@ -616,7 +625,7 @@ func TestACMEConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := cfg.ACME
-	if a.DNSAddr != "127.0.0.1:5353" || !slices.Equal(a.NS, []string{"ns1.verify.example.net"}) || a.SOAEmail != "hostmaster.verify.example.net" ||
+	if a.DNSAddr != "127.0.0.1:8053" || !slices.Equal(a.NS, []string{"ns1.verify.example.net"}) || a.SOAEmail != "hostmaster.verify.example.net" ||
 		a.Publisher != "builtin" || a.RenewBefore != 0 || a.Staging {
 		t.Fatalf("defaults: %+v", a)
 	}

@@ -14,12 +14,12 @@ import (
 
 // jobSettings configure the job engine and its DNS checks (issue 3).
 var jobSettings = []setting{
-	{"resolvers", "DCVAAS_RESOLVERS", "", "comma-separated host:port recursive resolvers for DNS checks; empty: the system's (/etc/resolv.conf)"},
-	{"dns-check-window", "DCVAAS_DNS_CHECK_WINDOW", "72h", "how long a domain's CNAME is looked for before the check gives up"},
-	{"job-rescue-after", "DCVAAS_JOB_RESCUE_AFTER", "2m", "a job running this long counts as stuck (its worker died) and runs again"},
-	{"job-max-attempts", "DCVAAS_JOB_MAX_ATTEMPTS", "3", "attempts of issuance, renewal and one-click setup (dns_setup) before they become dead letters"},
-	{"workers", "DCVAAS_WORKERS", "32", "jobs this process runs at once"},
-	{"node-id", "DCVAAS_NODE_ID", "", "this node's name, the same across restarts and unique among running nodes; a restarted node takes back its interrupted jobs at once; empty: host name and HTTP address (none when the HTTP port is 0)"},
+	{"resolvers", "DCVAAS_RESOLVERS", "", "comma-separated host:port recursive resolvers for DNS checks; empty: the system's (/etc/resolv.conf)", groupDNS},
+	{"dns-check-window", "DCVAAS_DNS_CHECK_WINDOW", "72h", "how long a domain's CNAME is looked for before the check gives up", groupJobs},
+	{"job-rescue-after", "DCVAAS_JOB_RESCUE_AFTER", "2m", "a job running this long counts as stuck (its worker died) and runs again", groupJobs},
+	{"job-max-attempts", "DCVAAS_JOB_MAX_ATTEMPTS", "3", "attempts of issuance, renewal and one-click setup (dns_setup) before they become dead letters", groupJobs},
+	{"workers", "DCVAAS_WORKERS", "32", "jobs this process runs at once", groupJobs},
+	{"node-id", "DCVAAS_NODE_ID", "", "this node's name, the same across restarts and unique among running nodes; a restarted node takes back its interrupted jobs at once; empty: host name and HTTP address (none when the HTTP port is 0)", groupJobs},
 }
 
 // jobConfig is the validated part of Config for the job engine.

@@ -18,6 +18,9 @@ import (
 // succeeds, the old keys can be removed from the configuration.
 func keys(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "rotate" {
+		if helpRequested(args) { // help.go
+			return noFlags(fs, args, nil)
+		}
 		fmt.Fprintln(stderr, "usage: dcvaas keys rotate [flags]")
 		return errors.New("keys: the only subcommand is rotate")
 	}
@@ -26,17 +29,13 @@ func keys(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(stri
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	kr, err := keyring(cfg, log)
+	a, err := openApp(ctx, cfg, stderr, opening{keyring: true}) // app.go
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	res, err := db.RotateSecrets(ctx, kr, *batch)
+	defer a.Close()
+	kr := a.kr
+	res, err := a.db.RotateSecrets(ctx, kr, *batch)
 	total := 0
 	for _, r := range res {
 		fmt.Fprintf(stdout, "%-20s %-16s %d re-sealed\n", r.Table, r.Column, r.Resealed)

@@ -13,8 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/dcvaas/dcvaas"
 )
 
 func main() {
@@ -31,6 +29,7 @@ func main() {
 const usage = `usage: dcvaas <command> [flags]
 
 commands:
+  demo        issue a certificate end to end on this machine (local test CA and DNS)
   serve       run the API, job workers, scheduler and DNS server
   migrate     apply database migrations and exit
   bootstrap   create an organization, its owner and a first API token
@@ -40,10 +39,12 @@ commands:
   restore     replace the SQLite database with a checked backup (--from FILE)
   healthcheck exit 0 when the local serve answers /readyz (container HEALTHCHECK)
   openapi     print the OpenAPI 3.0 document
-  version     print the version
+  version     print the version (also --version)
+  completion  print a shell completion script (bash, zsh, fish)
+  help        show a command's usage: dcvaas help <command>
 
-Run 'dcvaas <command> -h' for the command's flags; every flag also has a
-DCVAAS_ environment variable.`
+Run 'dcvaas <command> -h' (or 'dcvaas help <command>') for the command's
+flags; every setting flag also has a DCVAAS_ environment variable.`
 
 // run is the whole program. ctx ends on SIGINT/SIGTERM.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -52,37 +53,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("no command given")
 	}
 	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("dcvaas "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	switch cmd {
-	case "serve":
-		return serve(ctx, fs, args, getenv, stderr)
-	case "migrate":
-		return migrate(ctx, fs, args, getenv, stderr)
-	case "bootstrap":
-		return bootstrap(ctx, fs, args, getenv, stdout, stderr)
-	case "cron":
-		return cronCmd(ctx, fs, args, getenv, stdout, stderr) // cron.go
-	case "keys":
-		return keys(ctx, fs, args, getenv, stdout, stderr)
-	case "backup":
-		return backup(ctx, fs, args, getenv, stdout, stderr) // backup.go
-	case "restore":
-		return restore(ctx, fs, args, getenv, stdout, stderr) // backup.go
-	case "healthcheck":
-		return healthcheck(ctx, fs, args, getenv, stdout) // healthcheck.go
-	case "openapi":
-		return printOpenAPI(stdout)
-	case "version":
-		fmt.Fprintln(stdout, "dcvaas", dcvaas.Version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
-		return nil
-	default:
-		fmt.Fprintln(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+	fs := newFlagSet(cmd, args, stdout, stderr) // help.go
+	err := func() error {
+		switch cmd {
+		case "demo":
+			return demo(ctx, fs, args, stdout, stderr) // demo.go
+		case "serve":
+			return serve(ctx, fs, args, getenv, stderr)
+		case "migrate":
+			return migrate(ctx, fs, args, getenv, stderr)
+		case "bootstrap":
+			return bootstrap(ctx, fs, args, getenv, stdout, stderr)
+		case "cron":
+			return cronCmd(ctx, fs, args, getenv, stdout, stderr) // cron.go
+		case "keys":
+			return keys(ctx, fs, args, getenv, stdout, stderr)
+		case "backup":
+			return backup(ctx, fs, args, getenv, stdout, stderr) // backup.go
+		case "restore":
+			return restore(ctx, fs, args, getenv, stdout, stderr) // backup.go
+		case "healthcheck":
+			return healthcheck(ctx, fs, args, getenv, stdout) // healthcheck.go
+		case "openapi":
+			return noFlags(fs, args, func() error { return printOpenAPI(stdout) })
+		case "version", "--version", "-version":
+			return noFlags(fs, args, func() error { _, err := fmt.Fprintln(stdout, "dcvaas", version()); return err })
+		case "completion":
+			return noFlags(fs, args, func() error { return completion(ctx, args, stdout, stderr) }) // completion.go
+		case "help", "-h", "--help", "-help":
+			return help(ctx, args, getenv, stdout, stderr) // help.go
+		default:
+			fmt.Fprintln(stderr, usage)
+			return fmt.Errorf("unknown command %q", cmd)
+		}
+	}()
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h printed the command's usage
 	}
+	return err
 }
 
 // newLogger builds the process logger from the configuration.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -94,6 +95,17 @@ func call(t testing.TB, method, url, token string, body any) (int, map[string]an
 func TestEndToEnd(t *testing.T) {
 	vars := map[string]string{"DCVAAS_DATABASE_URL": filepath.Join(t.TempDir(), "e2e.db"), "DCVAAS_VERIFY_ZONE": "verify.example"}
 	var out bytes.Buffer
+	// bootstrap refuses a database that does not exist yet.
+	var missing bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test"}, env(vars), &out, &missing); err == nil || !strings.Contains(err.Error(), "no database at") {
+		t.Fatalf("bootstrap before any migrate: err = %v, want it to say there is no database", err)
+	}
+	if _, err := os.Stat(vars["DCVAAS_DATABASE_URL"]); err == nil {
+		t.Fatal("bootstrap created the database it refused")
+	}
+	if err := run(context.Background(), []string{"migrate"}, env(vars), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	if err := run(context.Background(), []string{"bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json"}, env(vars), &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,7 +48,7 @@ func serveMetrics(cfg *Config, log *slog.Logger) (stop func(), err error) {
 	}
 	ln, err := net.Listen("tcp", cfg.Renewal.MetricsAddr)
 	if err != nil {
-		return nil, errors.New("DCVAAS_METRICS_ADDR: " + err.Error())
+		return nil, bindError("DCVAAS_METRICS_ADDR", err) // serve.go
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", cfg.Metrics.Handler())

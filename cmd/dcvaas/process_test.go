@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
 
 // asDcvaasEnv, set to 1 in a child's environment, makes the test binary
@@ -15,7 +17,7 @@ func TestMain(m *testing.M) {
 		main() // exits by itself on failure
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	storetest.Main(m) // reports the PostgreSQL halves skipped
 }
 
 // selfBinary is the test binary as the dcvaas binary, and the variable

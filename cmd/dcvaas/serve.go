@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -28,16 +29,23 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	db, err := openStore(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, stderr, opening{keyring: true}) // app.go
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	kr, err := keyring(cfg, log)
-	if err != nil {
-		return err
-	}
+	defer a.Close()
+	return runServer(ctx, a, func(httpAddr, _ string) {
+		if onListen != nil {
+			onListen(httpAddr)
+		}
+	})
+}
+
+// runServer runs the API, the job engine and the DNS server on an opened
+// app until ctx ends. listening, when set, learns the HTTP and DNS
+// servers' addresses ("" without the built-in DNS server) once both accept.
+func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr string)) error {
+	cfg, db, kr, log := a.cfg, a.db, a.kr, a.log
 	cfg.Metrics = newMetrics(db, log) // metrics.go
 	stopMetrics, err := serveMetrics(cfg, log)
 	if err != nil {
@@ -110,15 +118,19 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	// that belong to the live one (Config.nodeID).
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return err
+		return bindError("DCVAAS_HTTP_ADDR", err)
 	}
 	if err := engine.Start(ctx); err != nil {
 		ln.Close()
 		return err
 	}
 	log.Info("http listening", "addr", ln.Addr().String(), "database", string(cfg.Dialect), "version", dcvaas.Version)
-	if onListen != nil {
-		onListen(ln.Addr().String())
+	if listening != nil {
+		dnsAddr := ""
+		if dnsSrv != nil {
+			dnsAddr = dnsSrv.Addr()
+		}
+		listening(ln.Addr().String(), dnsAddr)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -156,4 +168,14 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// bindError names the setting whose address could not be bound, once,
+// before the system's own words (which name the address).
+func bindError(env string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op
+	}
+	return fmt.Errorf("%s: %w", env, err)
 }

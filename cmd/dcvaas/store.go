@@ -69,12 +69,11 @@ func migrate(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	db, err := openStore(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, stderr, opening{}) // app.go
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	log.Info("migrations applied", "database", string(cfg.Dialect))
+	defer a.Close()
+	a.log.Info("migrations applied", "database", string(cfg.Dialect))
 	return nil
 }

@@ -26,6 +26,7 @@ func Dialects(t testing.TB) []sqlstore.Dialect {
 	t.Helper()
 	if os.Getenv(PostgresEnv) == "" {
 		t.Logf("%s is unset: PostgreSQL half skipped", PostgresEnv)
+		SkippedPostgres()
 		return []sqlstore.Dialect{sqlstore.SQLite}
 	}
 	return []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres}
@@ -40,6 +41,7 @@ func URL(t testing.TB, dialect sqlstore.Dialect) string {
 	}
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
+		SkippedPostgres()
 		t.Skipf("%s is unset", PostgresEnv)
 	}
 	u, drop, err := PostgresSchema(base, "test_")

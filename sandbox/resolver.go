@@ -1,4 +1,4 @@
-package acmetest
+package sandbox
 
 import (
 	"sort"
@@ -11,7 +11,7 @@ import (
 	"github.com/dcvaas/dcvaas/dnsserver"
 )
 
-// Resolver is a minimal recursive resolver for tests: zone cuts are given
+// Resolver is a minimal recursive resolver for tests and the demo: zone cuts are given
 // (zone → authoritative server) instead of discovered from the root, and
 // CNAME chains are followed across them. It answers over UDP and TCP
 // (Pebble's VA asks over TCP).
