@@ -50,9 +50,12 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, op(http.MethodDelete, "/api/domains/{id}", "deleteDomain", "Delete a domain", "Domains", http.StatusNoContent,
 		"Its certificates are no longer renewed or served.", http.StatusNotFound), handle(s, s.deleteDomain))
 	certOp := op(http.MethodGet, "/api/domains/{id}/certificate", "getCertificate", "Get the current certificate", "Domains", http.StatusOK,
-		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain. 404 until one is issued.",
-		http.StatusNotFound)
-	certOp.Responses = map[string]*huma.Response{"200": {
+		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain. 404 until one is issued. "+
+			"Every answer has an ETag; If-None-Match with it answers 304 while the certificate is unchanged. "+
+			"The JSON form carries privateKeyPem for delivery tokens (and admin tokens asking with includeKey=true), "+
+			"each reading audited as certificate.key_read.",
+		http.StatusForbidden, http.StatusNotFound)
+	certOp.Responses = map[string]*huma.Response{"304": {Description: "If-None-Match named the current certificate in this form."}, "200": {
 		Description: "The newest certificate of the domain.",
 		Content: map[string]*huma.MediaType{
 			"application/json": {Schema: api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[certificate](), true, "Certificate")},
@@ -61,7 +64,8 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	}}
 	huma.Register(api, certOp, handle(s, s.getCertificate))
 	keyOp := op(http.MethodGet, "/api/domains/{id}/certificate/key", "getCertificateKey", "Get the current certificate's private key", "Domains", http.StatusOK,
-		"Admin tokens only (403 for read-only tokens); every reading is audited as certificate.key_read. "+
+		"Admin and delivery tokens only (403 for read-only tokens); every reading is audited as certificate.key_read "+
+			"(a delivery token's readings of one certificate: one entry per hour, with their count in details.reads). "+
 			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued.",
 		http.StatusForbidden, http.StatusNotFound)
 	keyOp.Responses = map[string]*huma.Response{"200": {
