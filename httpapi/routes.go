@@ -77,6 +77,24 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	}}
 	huma.Register(api, keyOp, handle(s, s.getCertificateKey))
 
+	// Certificates for Caddy's get_certificate http (tls.go)
+	huma.Register(api, huma.Operation{
+		OperationID: "getTLSCertificate", Method: http.MethodGet, Path: "/tls/{token}/certificate", Tags: []string{"Delivery"},
+		Summary: "Certificate for a TLS server name (Caddy)",
+		Description: "Caddy's `get_certificate http` contract: 200 with the PEM chain followed by the private key of the " +
+			"certificate serving server_name (its domain's, or its parent's wildcard), 204 when no active certificate of the " +
+			"token's organization (and scope) covers it. The token is a delivery token, in the path because Caddy sends no " +
+			"headers. Answered from memory; each reading is audited as certificate.key_read (one entry per token and " +
+			"certificate per hour, with a count). Cache-Control allows a minute.",
+		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden},
+		Middlewares: huma.Middlewares{withPeer},
+		Responses: map[string]*huma.Response{
+			"200": {Description: "The chain and the key, PEM.", Content: map[string]*huma.MediaType{
+				"application/x-pem-file": {Schema: &huma.Schema{Type: huma.TypeString}}}},
+			"204": {Description: "Not a name of ours: the TLS server should look elsewhere."},
+		},
+	}, handle(s, s.tlsCertificate))
+
 	// Jobs
 	huma.Register(api, op(http.MethodGet, "/api/jobs", "listJobs", "List jobs", "Jobs", http.StatusOK,
 		"Newest first."), handle(s, s.listJobs))
