@@ -36,6 +36,7 @@ commands:
   bootstrap   create an organization, its owner and a first API token
   keys rotate re-encrypt every secret under DCVAAS_ENCRYPTION_KEY
   cron run    run the daily renewal check now (--json, --delegation)
+  sync        keep certificate files for nginx/HAProxy in step (--api-url, --token, --dir, --once)
   openapi     print the OpenAPI 3.0 document
   version     print the version
 
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cronCmd(ctx, fs, args, getenv, stdout, stderr) // cron.go
 	case "keys":
 		return keys(ctx, fs, args, getenv, stdout, stderr)
+	case "sync":
+		return syncCmd(ctx, fs, args, getenv, stdout, stderr) // sync.go
 	case "openapi":
 		return printOpenAPI(stdout)
 	case "version":
