@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // realServer finds a Debian package's binary: skipped outside CI when
@@ -221,3 +220,79 @@ http {
 	}
 }
 
+// TestCaddyGetCertificate: a real Caddy whose get_certificate http points
+// at dcvaas serves the apex and a name under the wildcard; a name dcvaas
+// does not know is 204 (Caddy falls back and, having nothing else, fails
+// the handshake).
+func TestCaddyGetCertificate(t *testing.T) {
+	caddy := realServer(t, "caddy", "caddy")
+	w, base, admin, _, name := activeDomain(t)
+	tok := deliveryToken(t, base, admin)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	home := t.TempDir()
+	caddyfile := filepath.Join(home, "Caddyfile")
+	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
+	admin off
+	auto_https disable_redirects
+	skip_install_trust
+	storage file_system %s
+}
+https://:%s {
+	bind 127.0.0.1
+	tls {
+		get_certificate http %s/tls/%s/certificate
+	}
+	respond "ok"
+}
+`, filepath.Join(home, "data"), port, base, tok)), 0o644)
+	cmd := exec.Command(caddy, "run", "--config", caddyfile, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+home, "XDG_CONFIG_HOME="+home)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	handshake := func(sni string) (*x509.Certificate, error) {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{ServerName: sni, RootCAs: w.ca.Roots()})
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0], nil
+	}
+	var leaf *x509.Certificate
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if leaf, err = handshake(name); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("handshake for %s through Caddy: %v\n%s", name, err, logs.String())
+	}
+	wild, err := handshake("www." + name)
+	if err != nil {
+		t.Fatalf("handshake for www.%s (wildcard): %v", name, err)
+	}
+	if wild.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Fatalf("apex and wildcard served different certificates")
+	}
+	if _, err := handshake("unknown.example.net"); err == nil {
+		t.Fatal("Caddy served a certificate for a name dcvaas does not know")
+	}
+	resp, err := http.Get(base + "/tls/" + tok + "/certificate?server_name=unknown.example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("unknown name: %d, want 204", resp.StatusCode)
+	}
+}
