@@ -18,6 +18,8 @@ type Actor struct {
 	UserID    string
 	TokenID   string
 	TokenRole TokenRole
+	// Scope is the token's domain scope (delivery tokens); nil: all.
+	Scope *TokenScope
 	// MemberRole is the user's role in OrgID.
 	MemberRole MemberRole
 	IP         string

@@ -74,6 +74,8 @@ func (d *Domain) Delegation() CNAMEStatus {
 // DomainFilter narrows ListDomains.
 type DomainFilter struct {
 	Status DomainStatus // empty: any
+	// Scope, when set, keeps only the domains it allows.
+	Scope *TokenScope
 	Page
 }
 

@@ -2,6 +2,7 @@ package dcvaas
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -11,18 +12,57 @@ type TokenRole string
 const (
 	TokenAdmin TokenRole = "admin" // read and change everything in its org
 	TokenRead  TokenRole = "read"  // read only: mutations get 403
+	// TokenDelivery lists the organization's domains and reads their
+	// certificates and private keys, nothing else: what a server that
+	// installs certificates (dcvaas sync, Caddy) needs, and no more.
+	TokenDelivery TokenRole = "delivery"
 )
+
+// TokenScope limits a delivery token to some of its organization's
+// domains; a domain outside it is not found (404) through that token.
+// A nil scope sees every domain.
+type TokenScope struct {
+	DomainIDs []string `json:"domainIds,omitempty"`
+	// Names are exact domain names or patterns "*.suffix", which match
+	// every name under suffix (at any depth) but not suffix itself.
+	Names []string `json:"names,omitempty"`
+}
+
+// Allows reports whether the domain with that id and (normalized) name is
+// inside the scope.
+func (s *TokenScope) Allows(id, name string) bool {
+	if s == nil {
+		return true
+	}
+	for _, d := range s.DomainIDs {
+		if d == id {
+			return true
+		}
+	}
+	for _, p := range s.Names {
+		if suffix, ok := strings.CutPrefix(p, "*."); ok {
+			if strings.HasSuffix(name, "."+suffix) {
+				return true
+			}
+		} else if p == name {
+			return true
+		}
+	}
+	return false
+}
 
 // Token is an API token's metadata. The plaintext exists only in the
 // response that created it; the database keeps its SHA-256.
 type Token struct {
-	ID         string
-	OrgID      string
-	UserID     string
-	Name       string
-	Prefix     string // first characters of the token, to recognize it
-	Hash       string // hex SHA-256 of the plaintext
-	Role       TokenRole
+	ID     string
+	OrgID  string
+	UserID string
+	Name   string
+	Prefix string // first characters of the token, to recognize it
+	Hash   string // hex SHA-256 of the plaintext
+	Role   TokenRole
+	// Scope limits a delivery token to some domains; nil: all of them.
+	Scope      *TokenScope
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time

@@ -90,8 +90,8 @@ func (s *Service) Authorize(ctx context.Context, actor dcvaas.Actor, providerNam
 	if p.OAuth == nil {
 		return "", dcvaas.Errorf(dcvaas.EINVALID, "%s is not set up for OAuth here; connect it with a credential (POST /api/connections)", p.Title)
 	}
-	if actor.TokenRole == dcvaas.TokenRead {
-		return "", dcvaas.Errorf(dcvaas.EFORBIDDEN, "a read-only token cannot connect a DNS provider")
+	if actor.TokenRole != dcvaas.TokenAdmin {
+		return "", dcvaas.Errorf(dcvaas.EFORBIDDEN, "only an admin token can connect a DNS provider")
 	}
 	b := make([]byte, 32)
 	rand.Read(b)

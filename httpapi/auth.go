@@ -89,6 +89,7 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 		UserID:     auth.Token.UserID,
 		TokenID:    auth.Token.ID,
 		TokenRole:  auth.Token.Role,
+		Scope:      auth.Token.Scope,
 		MemberRole: auth.MemberRole,
 		IP:         remoteIP(hctx.RemoteAddr()),
 		UserAgent:  hctx.Header("User-Agent"),
@@ -102,11 +103,19 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 
 // authorize refuses every mutation to read-only tokens. It runs after the
 // rate limit so that refused requests count against the budget too.
+// Delivery tokens are held by servers, not people: they get their few
+// operations (deliveryOperations) and 403 for everything else, reads too.
 func (s *server) authorize(hctx huma.Context, next func(huma.Context)) {
-	if len(hctx.Operation().Security) > 0 && isMutation(hctx.Method()) &&
-		actorFrom(hctx.Context()).TokenRole != dcvaas.TokenAdmin {
-		s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this token is read-only"))
-		return
+	if len(hctx.Operation().Security) > 0 {
+		role := actorFrom(hctx.Context()).TokenRole
+		if role == dcvaas.TokenDelivery && !deliveryOperations[hctx.Operation().OperationID] {
+			s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "a delivery token only lists domains and reads their certificates and keys"))
+			return
+		}
+		if isMutation(hctx.Method()) && role != dcvaas.TokenAdmin {
+			s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this token is read-only"))
+			return
+		}
 	}
 	next(hctx)
 }

@@ -37,23 +37,20 @@ type certificateKeyOutput struct {
 // certificate. A key is the one secret whose leak matters most, so only
 // admin tokens get it, and each reading is audited ("certificate.key_read")
 // before the key leaves: a reading that cannot be recorded does not happen.
-func (s *server) getCertificateKey(ctx context.Context, in *certificateInput) (*certificateKeyOutput, error) {
+type certificateKeyInput struct {
+	ID     string `path:"id" doc:"The domain's id."`
+	Accept string `header:"Accept" hidden:"true"`
+}
+
+func (s *server) getCertificateKey(ctx context.Context, in *certificateKeyInput) (*certificateKeyOutput, error) {
 	actor := actorFrom(ctx)
-	if actor.TokenRole != dcvaas.TokenAdmin {
-		return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "private keys are only given to admin tokens")
+	if actor.TokenRole != dcvaas.TokenAdmin && actor.TokenRole != dcvaas.TokenDelivery {
+		return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "private keys are only given to admin and delivery tokens")
 	}
-	ks, ok := s.store.(certificateKeyStore)
-	if !ok || s.keyring == nil {
-		return nil, dcvaas.Errorf(dcvaas.ENOTIMPLEMENTED, "private keys cannot be read on this server")
+	if err := s.checkScope(ctx, actor, in.ID); err != nil {
+		return nil, err
 	}
-	c, key, err := ks.ReadCertificateKey(ctx, actor, in.ID, func(c *dcvaas.Certificate) ([]byte, error) {
-		k, err := s.keyring.Decrypt(c.PrivateKeyEnc, acme.CertificateKeyAD(c.ID))
-		if err != nil {
-			// Not the client's business which key or why: a 500.
-			return nil, fmt.Errorf("open private key of certificate %s: %w", c.ID, err)
-		}
-		return k, nil
-	})
+	c, key, err := s.readKey(ctx, actor, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -65,4 +62,21 @@ func (s *server) getCertificateKey(ctx context.Context, in *certificateInput) (*
 	}
 	out.Body = certificateKey{CertificateID: c.ID, SerialNumber: c.SerialNumber, PrivateKeyPEM: string(key)}
 	return out, nil
+}
+
+// readKey reads the private key of the domain's current certificate,
+// audited by the store before it is returned.
+func (s *server) readKey(ctx context.Context, actor dcvaas.Actor, domainID string) (*dcvaas.Certificate, []byte, error) {
+	ks, ok := s.store.(certificateKeyStore)
+	if !ok || s.keyring == nil {
+		return nil, nil, dcvaas.Errorf(dcvaas.ENOTIMPLEMENTED, "private keys cannot be read on this server")
+	}
+	return ks.ReadCertificateKey(ctx, actor, domainID, func(c *dcvaas.Certificate) ([]byte, error) {
+		k, err := s.keyring.Decrypt(c.PrivateKeyEnc, acme.CertificateKeyAD(c.ID))
+		if err != nil {
+			// Not the client's business which key or why: a 500.
+			return nil, fmt.Errorf("open private key of certificate %s: %w", c.ID, err)
+		}
+		return k, nil
+	})
 }

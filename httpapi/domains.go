@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"encoding/pem"
+	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2/negotiation"
 
@@ -70,8 +73,11 @@ type domainListOutput struct {
 }
 
 func (s *server) listDomains(ctx context.Context, in *listDomainsInput) (*domainListOutput, error) {
-	key := listKey{orgID: actorFrom(ctx).OrgID, status: in.Status, limit: in.Limit, offset: in.Offset}
+	actor := actorFrom(ctx)
+	key := listKey{orgID: actor.OrgID, status: in.Status, limit: in.Limit, offset: in.Offset}
 	gen, cacheable := s.changes()
+	// A scoped token's page is its own; rare enough not to cache.
+	cacheable = cacheable && actor.Scope == nil
 	if cacheable {
 		if b, ok := s.lists.Get(gen, key); ok {
 			return &domainListOutput{Body: domainList{encoded: b}}, nil
@@ -79,6 +85,7 @@ func (s *server) listDomains(ctx context.Context, in *listDomainsInput) (*domain
 	}
 	ds, total, err := s.store.ListDomains(ctx, key.orgID, dcvaas.DomainFilter{
 		Status: dcvaas.DomainStatus(in.Status),
+		Scope:  actor.Scope,
 		Page:   page(in.Limit, in.Offset),
 	})
 	if err != nil {
@@ -104,9 +111,13 @@ type domainGetOutput struct {
 }
 
 func (s *server) getDomain(ctx context.Context, in *domainIDInput) (*domainGetOutput, error) {
-	orgID := actorFrom(ctx).OrgID
+	actor := actorFrom(ctx)
+	orgID := actor.OrgID
 	d, err := s.store.FindDomain(ctx, orgID, in.ID)
 	if err != nil {
+		return nil, err
+	}
+	if err := inScope(actor, d); err != nil {
 		return nil, err
 	}
 	latest, err := s.store.LatestDomainJob(ctx, orgID, d.ID)
@@ -144,35 +155,130 @@ func (s *server) deleteDomain(ctx context.Context, in *domainIDInput) (*struct{}
 	return nil, nil
 }
 
-type certificateInput struct {
-	ID string `path:"id" doc:"The domain's id."`
-	// Accept is documented by the response's two media types (OpenAPI
-	// ignores a parameter named Accept).
-	Accept string `header:"Accept" hidden:"true"`
+type certificateJSONInput struct {
+	ID          string `path:"id" doc:"The domain's id."`
+	Accept      string `header:"Accept" hidden:"true"`
+	IfNoneMatch string `header:"If-None-Match" doc:"An ETag of an earlier answer: 304 while the certificate (and form) is the same."`
+	IncludeKey  string `query:"includeKey" enum:"true,false" doc:"JSON form only: put the private key in privateKeyPem (audited as certificate.key_read). Default: true for delivery tokens, false for others; only admin and delivery tokens may ask (403)."`
 }
 
 type certificateOutput struct {
-	ContentType string `header:"Content-Type" hidden:"true"`
+	Status       int
+	ContentType  string `header:"Content-Type" hidden:"true"`
+	ETag         string `header:"ETag" doc:"Names the certificate and the form of this answer; send it back in If-None-Match."`
+	CacheControl string `header:"Cache-Control" hidden:"true"`
 	// Body is a certificate, or the PEM chain as []byte (written as is).
 	Body any
 }
 
-func (s *server) getCertificate(ctx context.Context, in *certificateInput) (*certificateOutput, error) {
-	c, err := s.store.CurrentCertificate(ctx, actorFrom(ctx).OrgID, in.ID)
+func (s *server) getCertificate(ctx context.Context, in *certificateJSONInput) (*certificateOutput, error) {
+	actor := actorFrom(ctx)
+	if err := s.checkScope(ctx, actor, in.ID); err != nil {
+		return nil, err
+	}
+	c, err := s.store.CurrentCertificate(ctx, actor.OrgID, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	// JSON wins ties and is the answer to */* and to no Accept at all.
 	if negotiation.SelectQValue(in.Accept, []string{"application/json", pemChain}) == pemChain {
-		return &certificateOutput{ContentType: pemChain, Body: []byte(c.ChainPEM)}, nil
+		out := &certificateOutput{ETag: certificateETag(c.ID, "pem"), CacheControl: "private, no-cache"}
+		if etagMatches(in.IfNoneMatch, out.ETag) {
+			out.Status = http.StatusNotModified
+			return out, nil
+		}
+		out.Status, out.ContentType, out.Body = http.StatusOK, pemChain, []byte(c.ChainPEM)
+		return out, nil
 	}
-	return &certificateOutput{Body: certificate{
+	withKey := actor.TokenRole == dcvaas.TokenDelivery
+	if in.IncludeKey != "" {
+		withKey = in.IncludeKey == "true"
+	}
+	if withKey && actor.TokenRole != dcvaas.TokenAdmin && actor.TokenRole != dcvaas.TokenDelivery {
+		return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "private keys are only given to admin and delivery tokens")
+	}
+	form := "json"
+	if withKey {
+		form = "json+key"
+	}
+	out := &certificateOutput{Status: http.StatusOK, ETag: certificateETag(c.ID, form), CacheControl: "private, no-cache"}
+	// Checked before the key is read: an unchanged certificate costs the
+	// client nothing and the audit log no entry.
+	if etagMatches(in.IfNoneMatch, out.ETag) {
+		out.Status = http.StatusNotModified
+		return out, nil
+	}
+	body := certificate{
 		SerialNumber:   c.SerialNumber,
 		NotBefore:      c.NotBefore.UTC(),
 		NotAfter:       c.NotAfter.UTC(),
 		Issuer:         c.Issuer,
 		DNSNames:       append([]string{}, c.DNSNames...),
 		CertificatePEM: c.ChainPEM,
+		ChainPEM:       intermediates(c.ChainPEM),
 		CAName:         c.CAName,
-	}}, nil
+	}
+	if withKey {
+		kc, key, err := s.readKey(ctx, actor, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		if kc.ID != c.ID {
+			// A renewal landed between the two reads: answer the newer
+			// certificate whole rather than a certificate with another's key.
+			if c, err = s.store.CurrentCertificate(ctx, actor.OrgID, in.ID); err != nil {
+				return nil, err
+			}
+			if c.ID != kc.ID {
+				return nil, dcvaas.Errorf(dcvaas.ECONFLICT, "the certificate changed while it was read; try again")
+			}
+			body.SerialNumber, body.NotBefore, body.NotAfter, body.Issuer = c.SerialNumber, c.NotBefore.UTC(), c.NotAfter.UTC(), c.Issuer
+			body.DNSNames, body.CertificatePEM, body.ChainPEM, body.CAName = append([]string{}, c.DNSNames...), c.ChainPEM, intermediates(c.ChainPEM), c.CAName
+			out.ETag = certificateETag(c.ID, form)
+		}
+		body.PrivateKeyPEM = string(key)
+		out.CacheControl = "no-store"
+	}
+	out.Body = body
+	return out, nil
+}
+
+// certificateETag names one certificate in one form. A certificate never
+// changes once issued (a renewal is a new one), so its id and the form
+// are all an ETag needs.
+func certificateETag(certID, form string) string {
+	return `"` + certID + "." + form + `"`
+}
+
+// etagMatches implements If-None-Match's weak comparison (RFC 9110 §13.1.2).
+func etagMatches(header, etag string) bool {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return false
+	}
+	if header == "*" {
+		return true
+	}
+	for _, t := range strings.Split(header, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// intermediates is a PEM chain without its first (leaf) certificate.
+func intermediates(chain string) string {
+	rest := []byte(chain)
+	var out []byte
+	for first := true; ; first = false {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return string(out)
+		}
+		if !first {
+			out = append(out, pem.EncodeToMemory(b)...)
+		}
+	}
 }

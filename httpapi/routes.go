@@ -51,9 +51,12 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, op(http.MethodDelete, "/api/domains/{id}", "deleteDomain", "Delete a domain", "Domains", http.StatusNoContent,
 		"Its certificates are no longer renewed or served.", http.StatusNotFound), handle(s, s.deleteDomain))
 	certOp := op(http.MethodGet, "/api/domains/{id}/certificate", "getCertificate", "Get the current certificate", "Domains", http.StatusOK,
-		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain. 404 until one is issued.",
-		http.StatusNotFound)
-	certOp.Responses = map[string]*huma.Response{"200": {
+		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain. 404 until one is issued. "+
+			"Every answer has an ETag; If-None-Match with it answers 304 while the certificate is unchanged. "+
+			"The JSON form carries privateKeyPem for delivery tokens (and admin tokens asking with includeKey=true), "+
+			"each reading audited as certificate.key_read.",
+		http.StatusForbidden, http.StatusNotFound)
+	certOp.Responses = map[string]*huma.Response{"304": {Description: "If-None-Match named the current certificate in this form."}, "200": {
 		Description: "The newest certificate of the domain.",
 		Content: map[string]*huma.MediaType{
 			"application/json": {Schema: api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[certificate](), true, "Certificate")},
@@ -62,7 +65,8 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	}}
 	huma.Register(api, certOp, handle(s, s.getCertificate))
 	keyOp := op(http.MethodGet, "/api/domains/{id}/certificate/key", "getCertificateKey", "Get the current certificate's private key", "Domains", http.StatusOK,
-		"Admin tokens only (403 for read-only tokens); every reading is audited as certificate.key_read. "+
+		"Admin and delivery tokens only (403 for read-only tokens); every reading is audited as certificate.key_read "+
+			"(a delivery token's readings of one certificate: one entry per hour, with their count in details.reads). "+
 			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued.",
 		http.StatusForbidden, http.StatusNotFound)
 	keyOp.Responses = map[string]*huma.Response{"200": {
@@ -73,6 +77,24 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		},
 	}}
 	huma.Register(api, keyOp, handle(s, s.getCertificateKey))
+
+	// Certificates for Caddy's get_certificate http (tls.go)
+	huma.Register(api, huma.Operation{
+		OperationID: "getTLSCertificate", Method: http.MethodGet, Path: "/tls/{token}/certificate", Tags: []string{"Delivery"},
+		Summary: "Certificate for a TLS server name (Caddy)",
+		Description: "Caddy's `get_certificate http` contract: 200 with the PEM chain followed by the private key of the " +
+			"certificate serving server_name (its domain's, or its parent's wildcard), 204 when no active certificate of the " +
+			"token's organization (and scope) covers it. The token is a delivery token, in the path because Caddy sends no " +
+			"headers. Answered from memory; each reading is audited as certificate.key_read (one entry per token and " +
+			"certificate per hour, with a count). Cache-Control allows a minute.",
+		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden},
+		Middlewares: huma.Middlewares{withPeer},
+		Responses: map[string]*huma.Response{
+			"200": {Description: "The chain and the key, PEM.", Content: map[string]*huma.MediaType{
+				"application/x-pem-file": {Schema: &huma.Schema{Type: huma.TypeString}}}},
+			"204": {Description: "Not a name of ours: the TLS server should look elsewhere."},
+		},
+	}, handle(s, s.tlsCertificate))
 
 	// Jobs
 	huma.Register(api, op(http.MethodGet, "/api/jobs", "listJobs", "List jobs", "Jobs", http.StatusOK,

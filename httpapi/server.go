@@ -18,8 +18,10 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/acme"
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/crypt"
+	"github.com/dcvaas/dcvaas/delivery"
 	"github.com/dcvaas/dcvaas/gencache"
 )
 
@@ -79,6 +81,10 @@ type server struct {
 
 	api     huma.API
 	touches touchThrottle
+	// bundles answers the Caddy endpoint from memory (tls.go); nil when
+	// the store or the keyring cannot serve keys.
+	bundles  *delivery.Bundles
+	keyReads keyReadLog
 	// lists keeps encoded domain list pages while the store is unchanged.
 	lists *gencache.Cache[listKey, []byte]
 	// openapi is the 3.0.3 document served at /openapi.json.
@@ -102,6 +108,19 @@ func NewServer(deps Deps) http.Handler {
 		metrics:     deps.Metrics,
 		lists:       newListCache(),
 	}
+	if src, ok := deps.Store.(delivery.Source); ok && deps.Keyring != nil {
+		s.bundles = delivery.NewBundles(src, func(c *dcvaas.Certificate) ([]byte, error) {
+			k, err := deps.Keyring.Decrypt(c.PrivateKeyEnc, acme.CertificateKeyAD(c.ID))
+			if err != nil {
+				return nil, fmt.Errorf("open private key of certificate %s: %w", c.ID, err)
+			}
+			return k, nil
+		}, deps.Clock)
+	}
+	if ks, ok := deps.Store.(keyReadStore); ok {
+		s.keyReads.store = ks
+	}
+	s.keyReads.log = s.log.WarnContext
 	if a, ok := deps.Limiter.(dcvaas.Admitter); ok && deps.RateLimit > 0 {
 		s.admitter = a
 	}

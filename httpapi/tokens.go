@@ -9,10 +9,11 @@ import (
 )
 
 type createTokenRequest struct {
-	Name           string     `json:"name" minLength:"1" maxLength:"100" example:"ci deploy"`
-	Role           string     `json:"role" enum:"admin,read" doc:"read tokens get 403 on every change."`
-	ExpiresAt      *time.Time `json:"expiresAt,omitempty" nullable:"false" doc:"In the future; never expires when left out."`
-	OrganizationID string     `json:"organizationId,omitempty" doc:"Default: the calling token's organization. Another organization requires the caller to be its owner or admin."`
+	Name           string      `json:"name" minLength:"1" maxLength:"100" example:"ci deploy"`
+	Role           string      `json:"role" enum:"admin,read,delivery" doc:"read tokens get 403 on every change; delivery tokens only list domains and read certificates and private keys (403 for everything else)."`
+	Scope          *tokenScope `json:"scope,omitempty" doc:"Delivery tokens only: limit the token to these domains; any other is 404 through it. Ids must be the organization's domains; names are normalized like domain names."`
+	ExpiresAt      *time.Time  `json:"expiresAt,omitempty" nullable:"false" doc:"In the future; never expires when left out."`
+	OrganizationID string      `json:"organizationId,omitempty" doc:"Default: the calling token's organization. Another organization requires the caller to be its owner or admin."`
 }
 
 type createTokenInput struct {
@@ -41,6 +42,7 @@ func (s *server) createToken(ctx context.Context, in *createTokenInput) (*create
 		}
 		expires = &t
 	}
+	scope := s.tokenScope(ctx, fields, in.Body.Role, in.Body.Scope)
 	if len(fields) > 0 {
 		return nil, invalid(fields)
 	}
@@ -66,6 +68,7 @@ func (s *server) createToken(ctx context.Context, in *createTokenInput) (*create
 		Prefix:    apitoken.DisplayPrefix(secret),
 		Hash:      apitoken.Hash(secret),
 		Role:      dcvaas.TokenRole(in.Body.Role),
+		Scope:     scope,
 		ExpiresAt: expires,
 	}
 	if err := s.store.CreateToken(ctx, actor, t); err != nil {
@@ -77,6 +80,7 @@ func (s *server) createToken(ctx context.Context, in *createTokenInput) (*create
 		Name:           t.Name,
 		Prefix:         t.Prefix,
 		Role:           string(t.Role),
+		Scope:          toTokenScope(t.Scope),
 		CreatedAt:      t.CreatedAt.UTC(),
 		ExpiresAt:      utc(t.ExpiresAt),
 		Token:          secret,

@@ -120,7 +120,9 @@ type certificate struct {
 	NotAfter       time.Time `json:"notAfter"`
 	Issuer         string    `json:"issuer"`
 	DNSNames       []string  `json:"dnsNames" nullable:"false"`
-	CertificatePEM string    `json:"certificatePem" doc:"The leaf certificate followed by its intermediates."`
+	CertificatePEM string    `json:"certificatePem" doc:"The leaf certificate followed by its intermediates (what servers and kubernetes.io/tls's tls.crt want)."`
+	ChainPEM       string    `json:"chainPem" doc:"The intermediates alone, without the leaf."`
+	PrivateKeyPEM  string    `json:"privateKeyPem,omitempty" doc:"The private key, PKCS #8 PEM; only with includeKey (the default for delivery tokens)."`
 	CAName         string    `json:"caName" doc:"The ACME CA that issued it."`
 }
 
@@ -168,14 +170,15 @@ type organizationList struct {
 
 // token is an API token's metadata; the secret is never shown again.
 type token struct {
-	ID             string     `json:"id"`
-	OrganizationID string     `json:"organizationId"`
-	Name           string     `json:"name"`
-	Prefix         string     `json:"prefix" doc:"The token's first characters, to recognize it."`
-	Role           string     `json:"role" enum:"admin,read"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	LastUsedAt     *time.Time `json:"lastUsedAt,omitempty" doc:"Recorded at most once a minute."`
-	ExpiresAt      *time.Time `json:"expiresAt,omitempty"`
+	ID             string      `json:"id"`
+	OrganizationID string      `json:"organizationId"`
+	Name           string      `json:"name"`
+	Prefix         string      `json:"prefix" doc:"The token's first characters, to recognize it."`
+	Role           string      `json:"role" enum:"admin,read,delivery"`
+	Scope          *tokenScope `json:"scope,omitempty" doc:"Delivery tokens only: the domains it sees; absent, all of the organization's."`
+	CreatedAt      time.Time   `json:"createdAt"`
+	LastUsedAt     *time.Time  `json:"lastUsedAt,omitempty" doc:"Recorded at most once a minute."`
+	ExpiresAt      *time.Time  `json:"expiresAt,omitempty"`
 }
 
 func toToken(t *dcvaas.Token) token {
@@ -185,6 +188,7 @@ func toToken(t *dcvaas.Token) token {
 		Name:           t.Name,
 		Prefix:         t.Prefix,
 		Role:           string(t.Role),
+		Scope:          toTokenScope(t.Scope),
 		CreatedAt:      t.CreatedAt.UTC(),
 		LastUsedAt:     utc(t.LastUsedAt),
 		ExpiresAt:      utc(t.ExpiresAt),
@@ -193,14 +197,15 @@ func toToken(t *dcvaas.Token) token {
 
 // createdToken is the one response that carries the token itself.
 type createdToken struct {
-	ID             string     `json:"id"`
-	OrganizationID string     `json:"organizationId"`
-	Name           string     `json:"name"`
-	Prefix         string     `json:"prefix"`
-	Role           string     `json:"role" enum:"admin,read"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	ExpiresAt      *time.Time `json:"expiresAt,omitempty"`
-	Token          string     `json:"token" doc:"The secret. Shown in this response only; store it now."`
+	ID             string      `json:"id"`
+	OrganizationID string      `json:"organizationId"`
+	Name           string      `json:"name"`
+	Prefix         string      `json:"prefix"`
+	Role           string      `json:"role" enum:"admin,read,delivery"`
+	Scope          *tokenScope `json:"scope,omitempty"`
+	CreatedAt      time.Time   `json:"createdAt"`
+	ExpiresAt      *time.Time  `json:"expiresAt,omitempty"`
+	Token          string      `json:"token" doc:"The secret. Shown in this response only; store it now."`
 }
 
 type tokenList struct {
@@ -257,4 +262,17 @@ func utc(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// tokenScope limits a delivery token to some domains (dcvaas.TokenScope).
+type tokenScope struct {
+	DomainIDs []string `json:"domainIds,omitempty" maxItems:"1000" doc:"Domain ids of the organization."`
+	Names     []string `json:"names,omitempty" maxItems:"1000" example:"[\"*.shop.example.com\"]" doc:"Exact domain names, or *.suffix for every name under suffix (not suffix itself)."`
+}
+
+func toTokenScope(s *dcvaas.TokenScope) *tokenScope {
+	if s == nil {
+		return nil
+	}
+	return &tokenScope{DomainIDs: s.DomainIDs, Names: s.Names}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/dcvaas/dcvaas"
 )
@@ -106,6 +107,9 @@ func (db *DB) ListDomains(ctx context.Context, orgID string, f dcvaas.DomainFilt
 	w.add("deleted_at IS NULL")
 	if f.Status != "" {
 		w.add("status = ?", string(f.Status))
+	}
+	if f.Scope != nil {
+		addScope(&w, f.Scope)
 	}
 	var total int
 	if err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM domains"+w.String(), w.args...).Scan(&total); err != nil {
@@ -225,3 +229,28 @@ func wrongState(d *dcvaas.Domain, jt dcvaas.JobType, allowed []dcvaas.DomainStat
 	}
 	return fmt.Sprintf("domain is %s; %s needs it to be %s", d.Status, jt, joinStatuses(allowed))
 }
+// addScope keeps the domains a token scope allows, with the meaning of
+// dcvaas.TokenScope.Allows: ids, exact names, and "*.suffix" for every
+// name under suffix. An empty scope allows nothing.
+func addScope(w *where, s *dcvaas.TokenScope) {
+	var alts []string
+	var args []any
+	for _, id := range s.DomainIDs {
+		alts, args = append(alts, "id = ?"), append(args, id)
+	}
+	for _, p := range s.Names {
+		if suffix, ok := strings.CutPrefix(p, "*."); ok {
+			alts, args = append(alts, `domain_name LIKE ? ESCAPE '\'`), append(args, "%."+likeEscaper.Replace(suffix))
+		} else {
+			alts, args = append(alts, "domain_name = ?"), append(args, p)
+		}
+	}
+	if len(alts) == 0 {
+		w.add("1 = 0")
+		return
+	}
+	w.add("("+strings.Join(alts, " OR ")+")", args...)
+}
+
+// likeEscaper makes a string match itself in LIKE ... ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)

@@ -38,6 +38,9 @@ const (
 	groupJobs      = "Jobs"
 	groupRenewal   = "Renewal"
 	groupProviders = "Providers"
+	// groupSync holds `dcvaas sync`'s own settings (sync.go), which no
+	// other command reads.
+	groupSync = "Sync"
 )
 
 var settingGroups = []string{groupHTTP, groupDatabase, groupSecrets, groupLogging, groupDNS, groupACME, groupJobs, groupRenewal, groupProviders}

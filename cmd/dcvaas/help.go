@@ -64,6 +64,11 @@ database first.`,
 
 Asks the local serve's /readyz (at DCVAAS_HTTP_ADDR) and exits 0 when it
 answers 200: the container image's HEALTHCHECK.`,
+	"dcvaas sync": `usage: dcvaas sync --api-url URL --token TOKEN --dir DIR [--reload CMD] [--domain NAME]... [--once] [--prune] [--json]
+
+Keeps DIR/<domain>/{fullchain,privkey,cert,chain,bundle}.pem in step with
+dcvaas for nginx, HAProxy and anything that reads files, through the API
+with a delivery token. Every flag is also a DCVAAS_SYNC_ variable.`,
 	"dcvaas completion": completionUsage,
 	"dcvaas cron":       cronUsage,
 	"dcvaas keys":       "usage: dcvaas keys rotate [flags]\n\nThe only subcommand is rotate: 'dcvaas keys rotate -h' shows its flags.",

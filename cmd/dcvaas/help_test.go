@@ -31,6 +31,7 @@ func TestEveryCommandHelp(t *testing.T) {
 		{"backup", []string{"usage: dcvaas backup --to FILE", "--to string", "--database-url"}, []string{"--http-addr", "--acme-cas"}},
 		{"restore", []string{"usage: dcvaas restore --from FILE", "--from string", "--encryption-key"}, []string{"--http-addr", "--acme-cas"}},
 		{"healthcheck", []string{"usage: dcvaas healthcheck", "--timeout duration", "--http-addr host:port"}, []string{"--database-url", "--acme-cas"}},
+		{"sync", []string{"usage: dcvaas sync", "--api-url", "--once", "DCVAAS_SYNC_TOKEN"}, []string{"--database-url", "--acme-cas"}},
 		{"cron", []string{"usage: dcvaas cron run"}, nil},
 		{"keys", []string{"usage: dcvaas keys rotate"}, nil},
 		{"openapi", []string{"usage: dcvaas openapi"}, []string{"--"}},

@@ -38,6 +38,7 @@ commands:
   backup      write a consistent copy of the SQLite database (--to FILE)
   restore     replace the SQLite database with a checked backup (--from FILE)
   healthcheck exit 0 when the local serve answers /readyz (container HEALTHCHECK)
+  sync        keep certificate files for nginx/HAProxy in step (--api-url, --token, --dir, --once)
   openapi     print the OpenAPI 3.0 document
   version     print the version (also --version)
   completion  print a shell completion script (bash, zsh, fish)
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return restore(ctx, fs, args, getenv, stdout, stderr) // backup.go
 		case "healthcheck":
 			return healthcheck(ctx, fs, args, getenv, stdout) // healthcheck.go
+		case "sync":
+			return syncCmd(ctx, fs, args, getenv, stdout, stderr) // sync.go
 		case "openapi":
 			return noFlags(fs, args, func() error { return printOpenAPI(stdout) })
 		case "version", "--version", "-version":
