@@ -18,8 +18,32 @@ func eventTypes(es []*dcvaas.Event) []dcvaas.EventType {
 	return out
 }
 
+// settle waits until every committed event is readable: on PostgreSQL,
+// readers hold back events while an older transaction anywhere on the
+// server still runs (another package's tests, say).
+func (b *bundle) settle(t *testing.T) {
+	t.Helper()
+	var n int
+	if err := b.db.SQL().QueryRowContext(b.ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		es, err := b.db.EventsSince(b.ctx, dcvaas.Cursor{}, n+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events readable after 10s", len(es), n)
+		}
+	}
+}
+
 func (b *bundle) events(t *testing.T, orgID string, f dcvaas.EventFilter) []*dcvaas.Event {
 	t.Helper()
+	b.settle(t)
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
@@ -112,6 +136,7 @@ func TestEventOutbox(t *testing.T) {
 		if n := len(b.events(t, org2.ID, dcvaas.EventFilter{})); n != 0 {
 			t.Fatalf("org2 sees %d events", n)
 		}
+		b.settle(t)
 		// The global feed has them all, and the last cursor is the last.
 		feed, err := b.db.EventsSince(b.ctx, dcvaas.Cursor{}, 100)
 		if err != nil || len(feed) != len(all) {
