@@ -37,7 +37,7 @@ var settings = append([]setting{
 	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records"},
 	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted"},
 	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight"},
-}, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings)...) // connections.go, jobs.go, acme.go, cron.go
+}, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings, eventSettings)...) // connections.go, jobs.go, acme.go, cron.go, events.go
 
 // Config is the validated configuration of a dcvaas process.
 type Config struct {
@@ -57,6 +57,7 @@ type Config struct {
 	Jobs            jobConfig        // jobs.go
 	ACME            acmeConfig       // acme.go
 	Renewal         renewalConfig    // cron.go
+	Events          eventConfig      // events.go
 	// Metrics is the process's registry, set by serve (metrics.go); not
 	// a setting. Nil: nothing is measured.
 	Metrics *metrics.Metrics
@@ -152,5 +153,6 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	c.Jobs = parseJobs(get, bad)
 	c.ACME = parseACME(get, getenv, zone, bad)
 	c.Renewal = parseRenewal(get, bad)
+	c.Events = parseEvents(get, bad)
 	return c, errors.Join(errs...)
 }

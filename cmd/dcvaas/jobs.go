@@ -93,5 +93,6 @@ func newEngine(cfg *Config, db *sqlstore.DB, log *slog.Logger, issuer jobs.Issue
 		RescueAfter:     cfg.Jobs.RescueAfter,
 		DNSCheckWindow:  cfg.Jobs.DNSCheckWindow,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		EventRetention:  cfg.Events.Retention,
 	})
 }

@@ -57,7 +57,15 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	// One connection service for the API and for the jobs that retry its
 	// one-click setup when a provider is down.
 	conns := newConnections(cfg, db, kr, log) // connections.go
+	// The hub stops with the process's context; the SSE streams it feeds
+	// end with their requests, before the server's shutdown completes.
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hub, hubDone := startHub(hubCtx, db, log) // events.go
+	defer hubDone()
+	defer stopHub()
 	handler := httpapi.NewServer(httpapi.Deps{
+		Events:      db,
+		Hub:         hub,
 		Store:       db,
 		Limiter:     limiter,
 		RateLimit:   cfg.RateLimit,
@@ -79,6 +87,9 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Open SSE streams would hold Shutdown until its deadline: stopping
+	// the hub ends them.
+	srv.RegisterOnShutdown(stopHub)
 	issuer, err := newIssuer(cfg, db, kr, log) // acme.go
 	if err != nil {
 		return err
