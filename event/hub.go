@@ -31,7 +31,7 @@ type Source interface {
 
 // DefaultPollInterval is how often the hub reads new events while anyone
 // is subscribed.
-const DefaultPollInterval = 200 * time.Millisecond
+const DefaultPollInterval = 100 * time.Millisecond
 
 // subBuffer is how many events a subscriber may fall behind before the hub
 // drops it; its stream then catches up from the store instead.
