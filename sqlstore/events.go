@@ -43,6 +43,9 @@ func (db *DB) eventStmt(e eventRow) (stmt, error) {
 
 // event adds an event to the change w describes.
 func (w *writes) event(db *DB, e eventRow) error {
+	if db.skipEvents {
+		return nil
+	}
 	s, err := db.eventStmt(e)
 	if err != nil {
 		return err
@@ -53,6 +56,9 @@ func (w *writes) event(db *DB, e eventRow) error {
 
 // event writes one event inside tx.
 func (db *DB) event(ctx context.Context, tx *sql.Tx, e eventRow) error {
+	if db.skipEvents {
+		return nil
+	}
 	s, err := db.eventStmt(e)
 	if err != nil {
 		return err
