@@ -169,23 +169,6 @@ func (db *DB) LastEventCursor(ctx context.Context) (dcvaas.Cursor, error) {
 	return c, err
 }
 
-// FindEvent reads one event by id, of any organization (the webhook
-// delivery job's lookup). ENOTFOUND.
-func (db *DB) FindEvent(ctx context.Context, id string) (*dcvaas.Event, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id)
-	if err != nil {
-		return nil, err
-	}
-	es, err := scanEvents(rows)
-	if err != nil {
-		return nil, err
-	}
-	if len(es) == 0 {
-		return nil, dcvaas.Errorf(dcvaas.ENOTFOUND, "event not found")
-	}
-	return es[0], nil
-}
-
 // DeleteEventsBefore deletes events older than t (retention) in batches,
 // and returns how many it deleted.
 func (db *DB) DeleteEventsBefore(ctx context.Context, t time.Time) (int, error) {

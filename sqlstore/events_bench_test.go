@@ -24,7 +24,8 @@ func BenchmarkCreateDomainEvent(b *testing.B) {
 			b.Fatal(err)
 		}
 		var n atomic.Int64
-		for _, events := range []bool{false, true} {
+		// ABBA order, so that neither side always runs on the smaller table.
+		for _, events := range []bool{false, true, true, false} {
 			b.Run(fmt.Sprintf("%s/events=%v", dialect, events), func(b *testing.B) {
 				db.SetSkipEvents(!events)
 				defer db.SetSkipEvents(false)

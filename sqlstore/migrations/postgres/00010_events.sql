@@ -9,6 +9,10 @@
 -- (pg_snapshot_xmin; see sqlstore/events.go), so a cursor never skips a
 -- row that commits later.
 --
+-- id is the event's public id (UUIDv7, made by the writer; the webhook-id of
+-- deliveries). It has no index: nothing looks events up by id yet, and each
+-- index costs every change that writes an event.
+--
 -- dedupe_key, when set, makes an event happen at most once (e.g. one
 -- certificate.expiring per threshold per certificate).
 
@@ -16,7 +20,7 @@
 CREATE TABLE events (
     seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     txid       BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
-    id         TEXT NOT NULL UNIQUE,
+    id         TEXT NOT NULL,
     org_id     TEXT NOT NULL,
     type       TEXT NOT NULL,
     domain_id  TEXT NOT NULL DEFAULT '',

@@ -9,6 +9,10 @@
 -- sqlstore/events.go). SQLite has one writer: txid stays 0 and seq alone
 -- is the order.
 --
+-- id is the event's public id (UUIDv7, made by the writer; the webhook-id of
+-- deliveries). It has no index: nothing looks events up by id yet, and each
+-- index costs every change that writes an event.
+--
 -- dedupe_key, when set, makes an event happen at most once (e.g. one
 -- certificate.expiring per threshold per certificate).
 
@@ -16,7 +20,7 @@
 CREATE TABLE events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     txid       BIGINT NOT NULL DEFAULT 0,
-    id         TEXT NOT NULL UNIQUE,
+    id         TEXT NOT NULL,
     org_id     TEXT NOT NULL,
     type       TEXT NOT NULL,
     domain_id  TEXT NOT NULL DEFAULT '',
