@@ -17,6 +17,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
 	"github.com/dcvaas/dcvaas/crypt"
+	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/sqlstore"
@@ -78,6 +79,8 @@ type options struct {
 	wrap func(dcvaas.Store) dcvaas.Store
 	// keyring opens certificates' private keys (certkey_test.go).
 	keyring *crypt.Keyring
+	// heartbeat is the SSE idle interval (events_test.go).
+	heartbeat time.Duration
 }
 
 func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
@@ -107,16 +110,24 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 	if o.wrap != nil {
 		store = o.wrap(db)
 	}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hub := event.NewHub(db, 20*time.Millisecond, nil)
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); hub.Run(hubCtx) }()
+	t.Cleanup(func() { stopHub(); <-hubDone })
 	b.srv = httptest.NewServer(httpapi.NewServer(httpapi.Deps{
-		Store:       store,
-		Limiter:     o.limiter,
-		RateLimit:   o.rateLimit,
-		VerifyZone:  "Verify.Test.",
-		CORSOrigins: o.cors,
-		Clock:       clk.Now,
-		Logger:      slog.New(slog.NewTextHandler(b.logs, nil)),
-		Ready:       o.ready,
-		Keyring:     o.keyring,
+		Events:          db,
+		Hub:             hub,
+		StreamHeartbeat: o.heartbeat,
+		Store:           store,
+		Limiter:         o.limiter,
+		RateLimit:       o.rateLimit,
+		VerifyZone:      "Verify.Test.",
+		CORSOrigins:     o.cors,
+		Clock:           clk.Now,
+		Logger:          slog.New(slog.NewTextHandler(b.logs, nil)),
+		Ready:           o.ready,
+		Keyring:         o.keyring,
 	}))
 	t.Cleanup(b.srv.Close)
 	return b

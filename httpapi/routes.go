@@ -126,6 +126,22 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, op(http.MethodGet, "/api/audit", "listAudit", "Read the audit log", "Audit", http.StatusOK,
 		"Every change in the organization, newest first."), handle(s, s.listAudit))
 
+	// Events (events.go, eventschema.go)
+	addEventSchemas(api)
+	huma.Register(api, op(http.MethodGet, "/api/events", "listEvents", "List events", "Events", http.StatusOK,
+		"The organization's events after a cursor, oldest first: read on with nextCursor to catch up after downtime "+
+			"without gaps or duplicates. Events are kept for DCVAAS_EVENT_RETENTION (default 720h)."), handle(s, s.listEvents))
+	streamOp := op(http.MethodGet, "/api/events/stream", "streamEvents", "Stream events (SSE)", "Events", http.StatusOK,
+		"Server-Sent Events: each message has id (the cursor), event (the type) and data (the Event JSON). "+
+			"Last-Event-ID resumes after that event; without it only new events are sent. A comment line is sent "+
+			"at least every 15 s. Events committed on any node of a cluster arrive within a second.")
+	streamOp.Responses = map[string]*huma.Response{"200": {
+		Description: "An endless text/event-stream.",
+		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString,
+			Description: "id: <cursor>\nevent: <type>\ndata: <Event JSON>\n\n, and : heartbeat comments."}}},
+	}}
+	huma.Register(api, streamOp, handle(s, s.streamEvents))
+
 	// DNS provider connections and one-click setup (connections.go, oauth.go)
 	authorizeOp := op(http.MethodGet, "/api/oauth/{provider}/authorize", "authorizeProvider", "Connect a provider with OAuth", "Connections", http.StatusOK,
 		"302 to the provider's consent screen, or 200 with the URL when Accept prefers application/json. "+

@@ -22,6 +22,7 @@ import (
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/delivery"
+	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/gencache"
 )
 
@@ -57,6 +58,13 @@ type Deps struct {
 	// Keyring opens certificates' private keys for the key endpoint
 	// (certkey.go); nil answers it with 501.
 	Keyring *crypt.Keyring
+	// Events serves GET /api/events and, with Hub, the SSE stream; nil
+	// answers them with 501.
+	Events dcvaas.EventStore
+	// Hub fans new events out to the SSE streams of this node.
+	Hub *event.Hub
+	// StreamHeartbeat is the SSE idle interval (event.DefaultHeartbeat when 0).
+	StreamHeartbeat time.Duration
 	// Metrics, when set, is served at GET /metrics (Prometheus text
 	// format, no token: it holds no secret and no per-organization data).
 	Metrics http.Handler
@@ -78,6 +86,9 @@ type server struct {
 	connections *connection.Service
 	keyring     *crypt.Keyring
 	metrics     http.Handler
+	events      dcvaas.EventStore
+	hub         *event.Hub
+	heartbeat   time.Duration
 
 	api     huma.API
 	touches touchThrottle
@@ -106,6 +117,9 @@ func NewServer(deps Deps) http.Handler {
 		connections: deps.Connections,
 		keyring:     deps.Keyring,
 		metrics:     deps.Metrics,
+		events:      deps.Events,
+		hub:         deps.Hub,
+		heartbeat:   deps.StreamHeartbeat,
 		lists:       newListCache(),
 	}
 	if src, ok := deps.Store.(delivery.Source); ok && deps.Keyring != nil {

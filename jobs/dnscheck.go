@@ -72,6 +72,9 @@ func (e *Engine) verified(ctx context.Context, tx *sql.Tx, r *run) error {
 	}); err != nil {
 		return err
 	}
+	if err := e.db.WriteEventTx(ctx, tx, d.OrgID, d.ID, dcvaas.EventDomainVerified, dcvaas.DomainData(d)); err != nil {
+		return err
+	}
 	_, err := e.db.InsertJobTx(ctx, tx, dcvaas.SystemActor(d.OrgID), d.ID, dcvaas.JobStartIssuance)
 	return err
 }

@@ -95,6 +95,9 @@ type Config struct {
 	// FetchCooldown is the least time between two fetches of the queue
 	// (default 10ms; River's own default is 100ms).
 	FetchCooldown time.Duration
+	// EventRetention is how long events are kept before the daily event
+	// scan deletes them (default 720h).
+	EventRetention time.Duration
 	// FetchPollInterval is how often the queue is polled besides
 	// notifications (default 100ms on PostgreSQL, 1s on SQLite).
 	FetchPollInterval time.Duration
@@ -223,6 +226,7 @@ func withDefaults(cfg Config) Config {
 	setDefault(&cfg.RetryBackoff, time.Minute)
 	setDefault(&cfg.DNSCheckMaxAttempts, 10)
 	setDefault(&cfg.FetchCooldown, 10*time.Millisecond)
+	setDefault(&cfg.EventRetention, DefaultEventRetention)
 	// River announces inserted jobs to the workers of other nodes through
 	// LISTEN/NOTIFY on PostgreSQL, but at most once per queue and
 	// FetchCooldown: a job queued by a job that began within that time (a

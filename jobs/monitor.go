@@ -191,6 +191,15 @@ func (e *Engine) recordDelegation(ctx context.Context, id string, found dcvaas.C
 	if err := e.db.SaveDelegation(ctx, tx, d, action, details); err != nil {
 		return err
 	}
+	if typ, ok := delegationEvents[action]; ok {
+		data := dcvaas.DomainData(d)
+		if typ == dcvaas.EventDomainDelegationLost {
+			data.Found = strings.TrimSuffix(msg, missingSuffix)
+		}
+		if err := e.db.WriteEventTx(ctx, tx, d.OrgID, d.ID, typ, data); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
@@ -198,6 +207,12 @@ func (e *Engine) recordDelegation(ctx context.Context, id string, found dcvaas.C
 		e.log.InfoContext(ctx, "delegation changed", "domainId", d.ID, "domain", d.Name, "cnameStatus", found, "action", action)
 	}
 	return nil
+}
+
+// delegationEvents are the events of delegation changes, by audit action.
+var delegationEvents = map[string]dcvaas.EventType{
+	"domain.cname_missing":  dcvaas.EventDomainDelegationLost,
+	"domain.cname_restored": dcvaas.EventDomainDelegationRestored,
 }
 
 // changeDelegation applies a finding to d and returns the audit entry it

@@ -83,6 +83,10 @@ func TestDelegationMonitoring(t *testing.T) {
 		if a := domainAudit(); !slices.Equal(a, []string{"domain.cname_missing", "domain.cname_restored"}) {
 			t.Fatalf("audit %v", a)
 		}
+		if got := typesOf(b.eventsOf(d.ID)); !slices.Equal(got[len(got)-2:], []dcvaas.EventType{
+			dcvaas.EventDomainDelegationLost, dcvaas.EventDomainDelegationRestored}) {
+			t.Fatalf("events %v", got)
+		}
 		if obs.get("delegation:missing") != 2 || obs.get("delegation:error") != 1 || obs.get("delegation:ok") != 7 {
 			t.Fatalf("observed %v", obs.n)
 		}

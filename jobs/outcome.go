@@ -139,8 +139,23 @@ func (e *Engine) record(ctx context.Context, tx *sql.Tx, r *run, out outcome) er
 		if err := e.domainFailed(ctx, tx, r, out.msg); err != nil {
 			return err
 		}
+		if err := e.certificateFailed(ctx, tx, r, out.msg); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// certificateFailed writes certificate.failed when an issuance or renewal
+// became a dead letter, in the transaction that records it.
+func (e *Engine) certificateFailed(ctx context.Context, tx *sql.Tx, r *run, msg string) error {
+	d := r.domain
+	if d == nil || d.DeletedAt != nil || (r.job.Type != dcvaas.JobStartIssuance && r.job.Type != dcvaas.JobRenewal) {
+		return nil
+	}
+	data := dcvaas.DomainData(d)
+	data.Reason, data.JobID, data.JobType = msg, r.job.ID, r.job.Type
+	return e.db.WriteEventTx(ctx, tx, d.OrgID, d.ID, dcvaas.EventCertificateFailed, data)
 }
 
 // reschedule queues the next River job for the same product job, at

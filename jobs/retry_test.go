@@ -87,6 +87,15 @@ func TestDeadLetter(t *testing.T) {
 		if a := actions(b.audit(d.ID)); a[len(a)-1] != "domain.failed" {
 			t.Fatalf("domain audit = %v", a)
 		}
+		evs := b.eventsOf(d.ID)
+		if got := typesOf(evs); !slices.Equal(got, []dcvaas.EventType{dcvaas.EventDomainCreated, dcvaas.EventDomainVerified, dcvaas.EventCertificateFailed}) {
+			t.Fatalf("events = %v", got)
+		}
+		var failedData dcvaas.EventData
+		if err := json.Unmarshal(evs[2].Data, &failedData); err != nil || failedData.Reason != want || failedData.JobID != issue.ID ||
+			failedData.Domain.Status != dcvaas.DomainFailed {
+			t.Fatalf("certificate.failed data = %s", evs[2].Data)
+		}
 		failed, total, err := b.db.ListJobs(b.ctx, b.org.ID, dcvaas.JobFilter{Status: dcvaas.JobFailed, Page: dcvaas.Page{Limit: 10}})
 		if err != nil || total != 1 || failed[0].ID != issue.ID {
 			t.Fatalf("failed jobs = %v %d %v", failed, total, err)

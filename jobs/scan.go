@@ -151,6 +151,7 @@ func (e *Engine) addRenewalWorkers(ws *river.Workers) {
 	river.AddWorker(ws, &renewalInfoWorker{e: e})
 	river.AddWorker(ws, &delegationScanWorker{e: e})
 	river.AddWorker(ws, &delegationCheckWorker{e: e})
+	river.AddWorker(ws, &eventScanWorker{e: e})
 }
 
 // checkAttempts bounds River's retries of a failed check: it runs again
@@ -177,6 +178,7 @@ func (e *Engine) periodicJobs() []*river.PeriodicJob {
 		river.NewPeriodicJob(s, func() (river.JobArgs, *river.InsertOpts) {
 			return delegationScanArgs{}, &river.InsertOpts{MaxAttempts: checkAttempts, UniqueOpts: *uniqueCheck}
 		}, &river.PeriodicJobOpts{ID: kindDelegationScan}),
+		e.eventScanJob(s),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -13,7 +14,8 @@ import (
 // in one transaction: the certificates row, the domain → active with
 // last_issued_at and expires_at (from the certificate itself) and its
 // last_error cleared, the pending order forgotten, and audit
-// "certificate.issued". c.ID may be preset (the private key is sealed with
+// "certificate.issued", and event certificate.issued (the domain's first
+// certificate) or certificate.renewed (a later one). c.ID may be preset (the private key is sealed with
 // the id as associated data before the row exists); it is filled in when
 // empty. ENOTFOUND when the domain is gone or deleted: a certificate for a
 // deleted domain is not kept.
@@ -30,6 +32,13 @@ func (db *DB) SaveCertificate(ctx context.Context, actor dcvaas.Actor, c *dcvaas
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		d, err := db.findDomain(ctx, tx, actor.OrgID, c.DomainID, true)
 		if err != nil {
+			return err
+		}
+		// The certificate this one replaces, for certificate.renewed.
+		var prevID, prevSerial string
+		err = tx.QueryRowContext(ctx, `SELECT id, serial_number FROM certificates WHERE domain_id = $1
+			ORDER BY created_at DESC, id DESC LIMIT 1`, d.ID).Scan(&prevID, &prevSerial)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (id, org_id, domain_id, serial_number, issuer, ca_name,
@@ -55,6 +64,15 @@ func (db *DB) SaveCertificate(ctx context.Context, actor dcvaas.Actor, c *dcvaas
 		for k, v := range details {
 			all[k] = v
 		}
-		return db.audit(ctx, tx, actor, "certificate.issued", "domain", d.ID, all)
+		if err := db.audit(ctx, tx, actor, "certificate.issued", "domain", d.ID, all); err != nil {
+			return err
+		}
+		d.Status = dcvaas.DomainActive
+		data := dcvaas.DomainData(d).WithCertificate(c)
+		typ := dcvaas.EventCertificateIssued
+		if prevID != "" {
+			typ, data.PreviousCertificateID, data.PreviousSerialNumber = dcvaas.EventCertificateRenewed, prevID, prevSerial
+		}
+		return db.domainEvent(ctx, tx, typ, d, data)
 	})
 }

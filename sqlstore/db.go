@@ -96,6 +96,9 @@ type DB struct {
 	// request's rate-limit count (admit.go).
 	admitted admittedTokens
 	migrated bool
+	// skipEvents leaves event rows out: set only by the benchmark that
+	// measures what writing them costs (export_test.go).
+	skipEvents bool
 }
 
 // ParseURL splits a DCVAAS_DATABASE_URL into dialect and driver DSN:

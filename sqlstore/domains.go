@@ -47,6 +47,9 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 		w.audit(auditEntry{actor, "domain.created", "domain", d.ID, map[string]any{
 			"domainName": d.Name, "cnameTarget": d.CNAMETarget, "includeWildcard": d.IncludeWildcard,
 		}})
+		if err := w.event(db, eventRow{orgID: d.OrgID, domainID: d.ID, typ: dcvaas.EventDomainCreated, data: dcvaas.DomainData(d)}); err != nil {
+			return err
+		}
 		var err error
 		job, err = db.insertJob(ctx, tx, actor, d.ID, dcvaas.JobDNSCheck, EnqueueOpts{NewDomain: true}, &w)
 		if isUniqueViolation(err) && dcvaas.ErrorCode(err) != dcvaas.ECONFLICT {
@@ -148,7 +151,10 @@ func (db *DB) DeleteDomain(ctx context.Context, actor dcvaas.Actor, id string, h
 		if err != nil {
 			return err
 		}
-		return db.audit(ctx, tx, actor, "domain.deleted", "domain", id, map[string]any{"domainName": d.Name, "hard": hard})
+		if err := db.audit(ctx, tx, actor, "domain.deleted", "domain", id, map[string]any{"domainName": d.Name, "hard": hard}); err != nil {
+			return err
+		}
+		return db.domainEvent(ctx, tx, dcvaas.EventDomainDeleted, d, nil)
 	})
 }
 

@@ -289,6 +289,7 @@ func issuance(t *testing.T, dbURL string) {
 	w := newIssuanceWorld(t, dbURL)
 	token, _ := bootstrapOrg(t, w.vars)
 	base := w.serve(t)
+	events := eventStream(t, base, token) // events_test.go
 
 	name := "shop-" + randLabel(5) + ".example.com"
 	id := addDomain(t, w.dns, base, token, name)["id"].(string)
@@ -399,6 +400,7 @@ func issuance(t *testing.T, dbURL string) {
 	if n := challengeRecords(t, dbURL); n != 0 {
 		t.Fatalf("%d TXT records left after renewal", n)
 	}
+	wantEvents(t, base, token, id, oldSerial, newSerial, events)
 }
 
 // TestCrashMidIssuance kills `dcvaas serve` with SIGKILL while the CA is
@@ -529,6 +531,22 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 	var certs int
 	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM certificates`).Scan(&certs); err != nil || certs != 1 {
 		t.Fatalf("%d certificates (%v)", certs, err)
+	}
+	// The crash lost no event and doubled none: each change wrote its
+	// event in its own transaction.
+	var types []string
+	rows, err := db.SQL().Query(`SELECT type FROM events WHERE domain_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var typ string
+		rows.Scan(&typ)
+		types = append(types, typ)
+	}
+	rows.Close()
+	if got := strings.Join(types, ","); got != "domain.created,domain.verified,certificate.issued" {
+		t.Fatalf("events across the crash: %s", got)
 	}
 	second.stop(t)
 }

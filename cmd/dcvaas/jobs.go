@@ -118,5 +118,6 @@ func newEngine(cfg *Config, db *sqlstore.DB, log *slog.Logger, issuer jobs.Issue
 		DNSCheckWindow:  cfg.Jobs.DNSCheckWindow,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		NodeID:          cfg.nodeID(),
+		EventRetention:  cfg.Events.Retention,
 	})
 }

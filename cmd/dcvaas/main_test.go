@@ -161,6 +161,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"DCVAAS_VERIFY_ZONE":      {"DCVAAS_VERIFY_ZONE": "not a zone"},
 		"DCVAAS_SHUTDOWN_TIMEOUT": {"DCVAAS_SHUTDOWN_TIMEOUT": "-1s"},
 		"DCVAAS_DB_MAX_CONNS":     {"DCVAAS_DB_MAX_CONNS": "1"},
+		"DCVAAS_EVENT_RETENTION":  {"DCVAAS_EVENT_RETENTION": "10m"},
 	}
 	for name, vars := range cases {
 		vars["DCVAAS_DATABASE_URL"] = filepath.Join(t.TempDir(), "x.db")

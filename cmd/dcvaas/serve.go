@@ -77,7 +77,15 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	// One connection service for the API and for the jobs that retry its
 	// one-click setup when a provider is down.
 	conns := newConnections(cfg, db, kr, log) // connections.go
+	// The hub stops with the process's context; the SSE streams it feeds
+	// end with their requests, before the server's shutdown completes.
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hub, hubDone := startHub(hubCtx, db, log) // events.go
+	defer hubDone()
+	defer stopHub()
 	handler := httpapi.NewServer(httpapi.Deps{
+		Events:      db,
+		Hub:         hub,
 		Store:       db,
 		Limiter:     limiter,
 		RateLimit:   cfg.RateLimit,
@@ -99,6 +107,9 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Open SSE streams would hold Shutdown until its deadline: stopping
+	// the hub ends them.
+	srv.RegisterOnShutdown(stopHub)
 	issuer, err := newIssuer(cfg, db, kr, log) // acme.go
 	if err != nil {
 		return err
