@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"context"
 	"net"
 	"strings"
 	"time"
@@ -76,11 +75,9 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		s.apex(m, q)
 		return m
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LookupTimeout)
-	defer cancel()
-	values, err := s.cfg.Store.ChallengeTXT(ctx, strings.TrimSuffix(name, "."))
-	if err != nil {
-		s.log.Warn("dns lookup failed", "name", name, "err", err)
+	values, fresh := s.zoneCopy.lookup(name, time.Now(), s.cfg.NegativeTTL)
+	if !fresh {
+		// The copy may lack a value written since it was last confirmed.
 		m.Authoritative = false
 		m.Rcode = dns.RcodeServerFailure
 		return m
@@ -103,7 +100,7 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		// resolvers using 0x20 case randomization accept the answer.
 		m.Answer = append(m.Answer, &dns.TXT{
 			Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
-			Txt: splitTXT(v),
+			Txt: v,
 		})
 	}
 	return m

@@ -3,9 +3,10 @@
 // a CA validating DNS-01 (RFC 8555 §8.4) follows that CNAME here and reads
 // the TXT values the issuing job published.
 //
-// The values live in the database and are read on every query, so every
-// node of a cluster answers the same and a value is served as soon as its
-// row is committed. The server answers only for its zone (REFUSED elsewhere),
+// The values live in the database; every node keeps a copy in memory that
+// the store keeps current (zone.go), so every node of a cluster answers the
+// same within 100 ms of a write, and no query reads the database. The
+// server answers only for its zone (REFUSED elsewhere),
 // never recurses, and keeps TTLs and the SOA minimum short so that resolvers
 // do not hold on to an answer from before a value was published.
 package dnsserver
@@ -25,9 +26,12 @@ import (
 
 // Store is where the TXT values come from; *sqlstore.DB implements it.
 type Store interface {
-	// ChallengeTXT returns every value currently published at name
-	// (lowercase, no trailing dot); none is an empty slice.
-	ChallengeTXT(ctx context.Context, name string) ([]string, error)
+	// FollowChallenges keeps a copy of every published value current until
+	// ctx ends: set receives them all (name, lowercase without the
+	// trailing dot → values) when it starts and after every change, and
+	// confirm(t) says the copy last set holds every change committed
+	// before t, at least every second while the database answers.
+	FollowChallenges(ctx context.Context, set func(map[string][]string), confirm func(time.Time)) error
 }
 
 // Config describes the zone. Zone and Store are required; the rest has
@@ -49,11 +53,10 @@ type Config struct {
 	// NegativeTTL is the SOA minimum, which bounds how long resolvers cache
 	// "no such record" (RFC 2308 §5); at most 30s (default 30s), so that
 	// a lookup made just before a value is published is soon forgotten.
+	// It is also how long the in-memory copy may go unconfirmed (database
+	// unreachable) before names below the apex are answered SERVFAIL,
+	// which resolvers retry, rather than a possibly false NXDOMAIN.
 	NegativeTTL time.Duration
-	// LookupTimeout bounds one database read (default 2s); a slower or
-	// failing read is answered SERVFAIL, which resolvers retry, rather
-	// than a false NXDOMAIN.
-	LookupTimeout time.Duration
 	// OnQuery, when set, is called after each answered query: the hook for
 	// metrics (e.g. a Prometheus counter by rcode and a latency histogram).
 	OnQuery func(q dns.Question, rcode int, took time.Duration)
@@ -65,16 +68,18 @@ const maxNegativeTTL = 30 * time.Second
 
 // Server answers for the zone over UDP and TCP.
 type Server struct {
-	cfg    Config
-	zone   string // lowercase FQDN
-	ns     []string
-	mbox   string
-	log    *slog.Logger
-	counts counters
+	cfg      Config
+	zone     string // lowercase FQDN
+	ns       []string
+	mbox     string
+	log      *slog.Logger
+	counts   counters
+	zoneCopy *zone
 
-	mu      sync.Mutex
-	servers []*dns.Server
-	addr    string
+	mu         sync.Mutex
+	servers    []*dns.Server
+	addr       string
+	stopFollow func()
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -98,13 +103,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.NegativeTTL <= 0 || cfg.NegativeTTL > maxNegativeTTL {
 		cfg.NegativeTTL = maxNegativeTTL
 	}
-	if cfg.LookupTimeout <= 0 {
-		cfg.LookupTimeout = 2 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: cfg.Logger}
+	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: cfg.Logger, zoneCopy: newZone()}
 	for _, n := range cfg.NS {
 		if n = strings.TrimSpace(n); n == "" {
 			continue
@@ -135,11 +137,24 @@ func soaMbox(email, zone string) string {
 }
 
 // Start listens on addr ("host:port"; port 0 picks a free one, the same for
-// UDP and TCP) and serves in the background until Shutdown.
+// UDP and TCP) and serves in the background until Shutdown. It waits up to
+// firstLoadWait for the zone's records, so that a node starting beside a
+// working database does not answer its first queries SERVFAIL.
 func (s *Server) Start(addr string) error {
 	pc, ln, err := ListenBoth(addr)
 	if err != nil {
 		return err
+	}
+	follow, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.zoneCopy.follow(follow, s.cfg.Store, s) }()
+	s.mu.Lock()
+	s.stopFollow = func() { cancel(); <-done }
+	s.mu.Unlock()
+	select {
+	case <-s.zoneCopy.loaded:
+	case <-time.After(firstLoadWait):
+		s.log.Warn("dns zone not loaded yet; answering SERVFAIL below the apex until it is", "zone", s.zone)
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
 	tcp := &dns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
@@ -165,6 +180,10 @@ func (s *Server) Start(addr string) error {
 	s.log.Info("dns server listening", "addr", s.addr, "zone", s.zone)
 	return nil
 }
+
+// firstLoadWait bounds how long Start waits for the zone's records (a
+// variable for tests of a store that never answers).
+var firstLoadWait = 5 * time.Second
 
 // ListenBoth binds UDP and TCP on one port, as a DNS server needs. With
 // port 0 the kernel picks the UDP port, which may be taken for TCP; a few
@@ -200,12 +219,15 @@ func (s *Server) Addr() string {
 // Shutdown stops both listeners and waits for queries in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers := s.servers
-	s.servers = nil
+	servers, stop := s.servers, s.stopFollow
+	s.servers, s.stopFollow = nil, nil
 	s.mu.Unlock()
 	var errs []error
 	for _, srv := range servers {
 		errs = append(errs, srv.ShutdownContext(ctx))
+	}
+	if stop != nil {
+		stop()
 	}
 	return errors.Join(errs...)
 }
