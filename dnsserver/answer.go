@@ -8,33 +8,49 @@ import (
 	"github.com/miekg/dns"
 )
 
-// ServeDNS implements dns.Handler. miekg/dns's default accept function has
-// already answered messages that are not a single standard query
-// (FORMERR/NOTIMP) by the time this runs.
+// ServeDNS implements dns.Handler. miekg/dns's server has already
+// answered messages acceptMsg rejects (FORMERR/NOTIMP) by the time this
+// runs.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	if len(req.Question) != 1 {
-		// Only reachable when the handler is used outside miekg's server.
-		m := new(dns.Msg)
-		m.SetRcodeFormatError(req)
-		w.WriteMsg(m)
-		return
-	}
 	start := time.Now()
-	m := s.answer(req)
-	// Over UDP the answer must fit the requester's buffer (512 bytes
-	// without EDNS0, RFC 1035 §4.2.1; its advertised size with it, RFC 6891
-	// §6.2.5); Truncate sets TC so that it retries over TCP.
-	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
-		size := dns.MinMsgSize
-		if opt := req.IsEdns0(); opt != nil {
-			size = max(int(opt.UDPSize()), dns.MinMsgSize)
+	udp, _ := w.RemoteAddr().(*net.UDPAddr)
+	m := refusal(req)
+	if m == nil {
+		m = s.answer(req)
+		// Over UDP the answer must fit the requester's buffer (512 bytes
+		// without EDNS0, RFC 1035 §4.2.1; its advertised size with it, RFC
+		// 6891 §6.2.5); Truncate sets TC so that it retries over TCP.
+		if udp != nil {
+			size := dns.MinMsgSize
+			if opt := req.IsEdns0(); opt != nil {
+				size = max(int(opt.UDPSize()), dns.MinMsgSize)
+			}
+			m.Truncate(size)
 		}
-		m.Truncate(size)
+	}
+	if udp != nil && s.rrl != nil {
+		switch s.rrl.decide(udp.IP, start) {
+		case rrlDrop:
+			s.limited.dropped.Add(1)
+			return
+		case rrlTruncate:
+			// Empty and truncated: useless to a reflection attack's
+			// victim, a cue to a real resolver to ask over TCP.
+			s.limited.truncated.Add(1)
+			tc := new(dns.Msg)
+			tc.SetReply(req)
+			tc.Authoritative, tc.Truncated = m.Authoritative, true
+			tc.Rcode = m.Rcode
+			if req.IsEdns0() != nil && m.Rcode <= 0xF {
+				tc.SetEdns0(ednsSize, false)
+			}
+			m = tc
+		}
 	}
 	// Counted before the write, so that whoever got the answer also sees
 	// it counted.
 	s.counts.add(m.Rcode)
-	if s.cfg.OnQuery != nil {
+	if s.cfg.OnQuery != nil && len(req.Question) > 0 {
 		s.cfg.OnQuery(req.Question[0], m.Rcode, time.Since(start))
 	}
 	if err := w.WriteMsg(m); err != nil {
@@ -50,8 +66,7 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 	// CA's resolver must not be able to use it as an open resolver.
 	m.RecursionAvailable = false
 	if opt := req.IsEdns0(); opt != nil {
-		// 1232 bytes avoids IP fragmentation (DNS flag day 2020).
-		m.SetEdns0(1232, false)
+		m.SetEdns0(ednsSize, false)
 	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
@@ -73,6 +88,15 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 	}
 	if name == s.zone {
 		s.apex(m, q)
+		return m
+	}
+	if ips, ok := s.hosts[name]; ok {
+		// One of the zone's own nameservers: its addresses, NODATA for
+		// other types.
+		m.Answer = addressRecords(q.Name, ips, q.Qtype, seconds(s.cfg.ApexTTL))
+		if len(m.Answer) == 0 {
+			m.Ns = []dns.RR{s.soa()}
+		}
 		return m
 	}
 	values, fresh := s.zoneCopy.lookup(name, time.Now(), s.cfg.NegativeTTL)
@@ -116,6 +140,13 @@ func (s *Server) apex(m *dns.Msg, q dns.Question) {
 		m.Answer = []dns.RR{soa}
 	case dns.TypeNS:
 		m.Answer = s.nsRecords(q.Name)
+		// The in-zone nameservers' addresses (glue), so that a resolver
+		// need not ask again (RFC 1034 §4.3.2).
+		for _, ns := range s.ns {
+			if ips, ok := s.hosts[ns]; ok {
+				m.Extra = append(m.Extra, addressRecords(ns, ips, dns.TypeANY, seconds(s.cfg.ApexTTL))...)
+			}
+		}
 	case dns.TypeANY:
 		// RFC 8482 allows a subset; SOA and NS are what exists here.
 		soa := s.soa()

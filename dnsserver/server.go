@@ -42,6 +42,13 @@ type Config struct {
 	Store Store
 	// NS are the zone's nameserver names (default "ns.<zone>").
 	NS []string
+	// NSAddrs are nameservers' addresses, by name: answered for A and
+	// AAAA queries and added to apex NS answers (glue). A name of NS
+	// inside the zone needs some to be reachable.
+	NSAddrs map[string][]net.IP
+	// RRL limits UDP responses per second to each client network (/24,
+	// /56); 0 turns it off (rrl.go).
+	RRL int
 	// SOAEmail is the zone contact, "hostmaster@example.com" or already in
 	// SOA form "hostmaster.example.com" (default "hostmaster.<zone>").
 	SOAEmail string
@@ -75,6 +82,10 @@ type Server struct {
 	log      *slog.Logger
 	counts   counters
 	zoneCopy *zone
+	hosts    map[string][]net.IP // in-zone nameservers' addresses
+	rrl      *rrl                // nil: off
+	limited  limitedCounts
+	tcp      *cappedListener
 
 	mu         sync.Mutex
 	servers    []*dns.Server
@@ -119,6 +130,11 @@ func New(cfg Config) (*Server, error) {
 	if len(s.ns) == 0 {
 		s.ns = []string{"ns." + s.zone}
 	}
+	hosts, err := nameservers(s.zone, s.ns, cfg.NSAddrs)
+	if err != nil {
+		return nil, err
+	}
+	s.hosts, s.rrl = hosts, newRRL(cfg.RRL)
 	s.mbox = soaMbox(cfg.SOAEmail, s.zone)
 	return s, nil
 }
@@ -156,10 +172,12 @@ func (s *Server) Start(addr string) error {
 	case <-time.After(firstLoadWait):
 		s.log.Warn("dns zone not loaded yet; answering SERVFAIL below the apex until it is", "zone", s.zone)
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
-	tcp := &dns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	capped := capConns(ln, maxTCPConns)
+	udp := &dns.Server{PacketConn: pc, Handler: s, MsgAcceptFunc: acceptMsg, WriteTimeout: 2 * time.Second}
+	tcp := &dns.Server{Listener: capped, Handler: s, MsgAcceptFunc: acceptMsg, ReadTimeout: tcpReadTimeout, WriteTimeout: 2 * time.Second,
+		IdleTimeout: func() time.Duration { return tcpIdleTimeout }}
 	s.mu.Lock()
-	s.servers, s.addr = []*dns.Server{udp, tcp}, pc.LocalAddr().String()
+	s.servers, s.addr, s.tcp = []*dns.Server{udp, tcp}, pc.LocalAddr().String(), capped
 	s.mu.Unlock()
 	for _, srv := range []*dns.Server{udp, tcp} {
 		started, failed := make(chan struct{}), make(chan error, 1)
