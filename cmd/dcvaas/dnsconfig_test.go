@@ -9,7 +9,7 @@ import (
 
 func TestDNSNameserverConfig(t *testing.T) {
 	cfg, err := parseACMEConfig(t, map[string]string{"DCVAAS_VERIFY_ZONE": "verify.example.net",
-		"DCVAAS_DNS_NS": "ns1.verify.example.net=192.0.2.1,2001:db8::1, ns2.example.org., ns3.verify.example.net=192.0.2.3",
+		"DCVAAS_DNS_NS":  "ns1.verify.example.net=192.0.2.1,2001:db8::1, ns2.example.org., ns3.verify.example.net=192.0.2.3",
 		"DCVAAS_DNS_RRL": "0"})
 	if err != nil {
 		t.Fatal(err)
