@@ -95,7 +95,7 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		// other types.
 		m.Answer = addressRecords(q.Name, ips, q.Qtype, seconds(s.cfg.ApexTTL))
 		if len(m.Answer) == 0 {
-			m.Ns = []dns.RR{s.soa()}
+			m.Ns = []dns.RR{s.negativeSOA()}
 		}
 		return m
 	}
@@ -110,12 +110,12 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		// Nothing lives at the name. NXDOMAIN with the SOA lets resolvers
 		// cache the absence for at most the SOA minimum (RFC 2308 §3).
 		m.Rcode = dns.RcodeNameError
-		m.Ns = []dns.RR{s.soa()}
+		m.Ns = []dns.RR{s.negativeSOA()}
 		return m
 	}
 	if q.Qtype != dns.TypeTXT && q.Qtype != dns.TypeANY {
 		// The name exists but has no record of this type: NODATA.
-		m.Ns = []dns.RR{s.soa()}
+		m.Ns = []dns.RR{s.negativeSOA()}
 		return m
 	}
 	ttl := seconds(s.cfg.TTL)
@@ -153,7 +153,7 @@ func (s *Server) apex(m *dns.Msg, q dns.Question) {
 		soa.Hdr.Name, soa.Hdr.Ttl = q.Name, seconds(s.cfg.ApexTTL)
 		m.Answer = append([]dns.RR{soa}, s.nsRecords(q.Name)...)
 	default:
-		m.Ns = []dns.RR{s.soa()}
+		m.Ns = []dns.RR{s.negativeSOA()}
 	}
 }
 
@@ -184,6 +184,20 @@ func (s *Server) soa() *dns.SOA {
 		Expire:  86400,
 		Minttl:  neg,
 	}
+}
+
+// negativeSOA is the SOA of negative answers' authority sections: one
+// record per second, shared by every answer of that second (packing only
+// reads it), since building it was a good part of an NXDOMAIN's cost.
+func (s *Server) negativeSOA() *dns.SOA {
+	now := uint32(time.Now().Unix())
+	if soa := s.soaCache.Load(); soa != nil && soa.Serial == now {
+		return soa
+	}
+	soa := s.soa()
+	soa.Serial = now
+	s.soaCache.Store(soa)
+	return soa
 }
 
 // splitTXT cuts a value into <character-string>s of at most 255 octets

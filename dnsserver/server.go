@@ -19,6 +19,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -86,6 +87,7 @@ type Server struct {
 	rrl      *rrl                // nil: off
 	limited  limitedCounts
 	tcp      *cappedListener
+	soaCache atomic.Pointer[dns.SOA] // negativeSOA's record of this second
 
 	mu         sync.Mutex
 	servers    []*dns.Server
@@ -173,13 +175,15 @@ func (s *Server) Start(addr string) error {
 		s.log.Warn("dns zone not loaded yet; answering SERVFAIL below the apex until it is", "zone", s.zone)
 	}
 	capped := capConns(ln, maxTCPConns)
-	udp := &dns.Server{PacketConn: pc, Handler: s, MsgAcceptFunc: acceptMsg, WriteTimeout: 2 * time.Second}
-	tcp := &dns.Server{Listener: capped, Handler: s, MsgAcceptFunc: acceptMsg, ReadTimeout: tcpReadTimeout, WriteTimeout: 2 * time.Second,
-		IdleTimeout: func() time.Duration { return tcpIdleTimeout }}
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: s, MsgAcceptFunc: acceptMsg, WriteTimeout: 2 * time.Second},
+		{Listener: capped, Handler: s, MsgAcceptFunc: acceptMsg, ReadTimeout: tcpReadTimeout, WriteTimeout: 2 * time.Second,
+			IdleTimeout: func() time.Duration { return tcpIdleTimeout }},
+	}
 	s.mu.Lock()
-	s.servers, s.addr, s.tcp = []*dns.Server{udp, tcp}, pc.LocalAddr().String(), capped
+	s.servers, s.addr, s.tcp = servers, pc.LocalAddr().String(), capped
 	s.mu.Unlock()
-	for _, srv := range []*dns.Server{udp, tcp} {
+	for _, srv := range servers {
 		started, failed := make(chan struct{}), make(chan error, 1)
 		srv.NotifyStartedFunc = func() { close(started) }
 		go func() {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dcvaas/dcvaas/benchdoc"
@@ -80,11 +81,17 @@ func dnsBench(ctx context.Context, args []string) error {
 		} else {
 			args = append(args, "-l", strconv.Itoa(int(d/time.Second)))
 		}
+		cpu := processCPU()
 		out, err := exec.CommandContext(ctx, dnsperf, args...).CombinedOutput()
+		cpu = processCPU() - cpu
 		if err != nil {
 			return perfResult{}, fmt.Errorf("dnsperf %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
-		return parseDNSPerf(string(out))
+		r, err := parseDNSPerf(string(out))
+		if r.completed > 0 {
+			r.cpuPerQuery = cpu / time.Duration(r.completed)
+		}
+		return r, err
 	}
 	median := func(addr, file string) (perfResult, error) {
 		var runs []perfResult
@@ -115,7 +122,7 @@ func dnsBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&out, "| database | scenario | queries/s | avg latency | vs baseline | lost |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&out, "| database | scenario | queries/s | avg latency | server CPU/query | vs baseline (queries/s) | lost |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintln(&out, baseline.row("—", "trivial miekg/dns server (baseline)", baseline.qps))
 	var floods []string
 	dialects := []sqlstore.Dialect{sqlstore.SQLite}
@@ -259,6 +266,19 @@ type perfResult struct {
 	sent, completed, lost int
 	qps                   float64
 	avgLatency            time.Duration
+	// cpuPerQuery: this process's CPU time (the server's; dnsperf is
+	// another process) per answered query, which other load on the
+	// machine disturbs far less than queries/s.
+	cpuPerQuery time.Duration
+}
+
+// processCPU is the CPU time (user + system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r perfResult) row(db, scenario string, base float64) string {
@@ -266,7 +286,8 @@ func (r perfResult) row(db, scenario string, base float64) string {
 	if base > 0 && !strings.Contains(scenario, "baseline") {
 		ratio = fmt.Sprintf("%.2f×", r.qps/base)
 	}
-	return fmt.Sprintf("| %s | %s | %.0f | %.3f ms | %s | %d |", db, scenario, r.qps, float64(r.avgLatency)/float64(time.Millisecond), ratio, r.lost)
+	return fmt.Sprintf("| %s | %s | %.0f | %.3f ms | %.1f µs | %s | %d |", db, scenario, r.qps, float64(r.avgLatency)/float64(time.Millisecond),
+		float64(r.cpuPerQuery)/float64(time.Microsecond), ratio, r.lost)
 }
 
 var (
