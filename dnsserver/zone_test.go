@@ -3,13 +3,16 @@ package dnsserver_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
+	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dcvaas/dcvaas/dnsserver"
+	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 	"github.com/miekg/dns"
 )
@@ -162,5 +165,43 @@ func TestStaleZone(t *testing.T) {
 	}
 	if m := query(t, s.Addr(), "udp", zone, dns.TypeSOA); m.Rcode != dns.RcodeSuccess {
 		t.Fatalf("apex: %v", m)
+	}
+}
+
+// A node whose PostgreSQL connection is cut reconnects and catches up.
+func TestFeedReconnects(t *testing.T) {
+	if os.Getenv(storetest.PostgresEnv) == "" {
+		t.Skipf("%s is unset", storetest.PostgresEnv)
+	}
+	url := storetest.URL(t, sqlstore.Postgres)
+	writer := storetest.Open(t, url)
+	s := start(t, storetest.Open(t, url))
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", os.Getenv(storetest.PostgresEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	// Every DNS feed of the database is cut (other tests' feeds reconnect too).
+	res, err := admin.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dcvaas-dns-feed'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatal("no feed connection found")
+	}
+	if err := writer.PutChallengeTXT(ctx, "after-cut."+zone, "a", "v"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := query(t, s.Addr(), "udp", "after-cut."+zone, dns.TypeTXT)
+		if slices.Equal(txtValues(m), []string{"v"}) {
+			break
+		}
+		if m.Rcode != dns.RcodeNameError || time.Now().After(deadline) {
+			t.Fatalf("after the connection was cut: %v", m)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

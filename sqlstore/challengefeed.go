@@ -39,22 +39,27 @@ const (
 	// the schema, so that schemas sharing one database (tests) skip each
 	// other's changes.
 	pgChannel = "dcvaas_challenge_records"
+	// feedApplicationName names the feed's PostgreSQL connection.
+	feedApplicationName = "dcvaas-dns-feed"
 )
 
 // FeedStats counts the work of the challenge feeds, for tests and
 // benchmarks that check DNS traffic causes none.
 type FeedStats struct {
-	// Reloads: full reads of the challenge table.
+	// Reloads: full reads of the challenge table after a change (or a
+	// notification, or a write through this DB).
 	Reloads uint64
+	// Reconciles: the timed full reads of the safety net (feedReconcile).
+	Reconciles uint64
 	// Heartbeats: cheap checks that nothing changed (data_version, ping).
 	Heartbeats uint64
 }
 
-type feedCounters struct{ reloads, heartbeats atomic.Uint64 }
+type feedCounters struct{ reloads, reconciles, heartbeats atomic.Uint64 }
 
 // ChallengeFeedStats returns the counts since Open.
 func (db *DB) ChallengeFeedStats() FeedStats {
-	return FeedStats{Reloads: db.feed.reloads.Load(), Heartbeats: db.feed.heartbeats.Load()}
+	return FeedStats{Reloads: db.feed.reloads.Load(), Reconciles: db.feed.reconciles.Load(), Heartbeats: db.feed.heartbeats.Load()}
 }
 
 // QueryCount is the number of statements run through the store's pools
@@ -107,7 +112,7 @@ func (db *DB) challengesChanged(ctx context.Context) {
 	fs := append([]*follower(nil), db.followers...)
 	db.followersMu.Unlock()
 	for _, f := range fs {
-		if err := db.reload(ctx, f, db.read.QueryContext); err != nil {
+		if err := db.reload(ctx, f, db.read.QueryContext, false); err != nil {
 			db.log.Warn("challenge feed: reload after write", "err", err)
 		}
 	}
@@ -116,7 +121,8 @@ func (db *DB) challengesChanged(ctx context.Context) {
 type queryFunc func(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 
 // reload reads the whole table through query and hands it to f.
-func (db *DB) reload(ctx context.Context, f *follower, query queryFunc) error {
+// timed: the safety net's periodic reload, counted apart.
+func (db *DB) reload(ctx context.Context, f *follower, query queryFunc, timed bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start := time.Now()
@@ -136,7 +142,7 @@ func (db *DB) reload(ctx context.Context, f *follower, query queryFunc) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	db.feed.reloads.Add(1)
+	db.countReload(timed)
 	f.set(records)
 	f.confirm(start)
 	return nil
@@ -171,8 +177,8 @@ func (db *DB) followSQLite(ctx context.Context, f *follower) {
 		err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
 		if err == nil {
 			db.feed.heartbeats.Add(1)
-			if v != last || loaded.IsZero() || t0.Sub(loaded) > feedReconcile {
-				if err = db.reload(ctx, f, conn.QueryContext); err == nil {
+			if changed := v != last || loaded.IsZero(); changed || t0.Sub(loaded) > feedReconcile {
+				if err = db.reload(ctx, f, conn.QueryContext, !changed); err == nil {
 					last, loaded = v, t0
 				}
 			} else {
@@ -212,13 +218,15 @@ func (db *DB) listen(ctx context.Context, f *follower) error {
 		return err
 	}
 	cfg.ConnectTimeout = 5 * time.Second
+	// Named, so that an operator sees it in pg_stat_activity.
+	cfg.RuntimeParams["application_name"] = feedApplicationName
 	// A timed-out wait for a notification only sets a deadline; the
 	// default handler would also send a cancel request over a new
 	// connection, every heartbeat.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
 	}
-	conn, err := pgx.Connect(ctx, cfg.ConnString())
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -232,7 +240,7 @@ func (db *DB) listen(ctx context.Context, f *follower) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
 		return err
 	}
-	load := func() error { return db.reloadPgx(ctx, f, conn) }
+	load := func() error { return db.reloadPgx(ctx, f, conn, false) }
 	if err := load(); err != nil {
 		return err
 	}
@@ -257,7 +265,7 @@ func (db *DB) listen(ctx context.Context, f *follower) error {
 			loaded = time.Now()
 		case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
 			if time.Since(loaded) > feedReconcile {
-				if err := load(); err != nil {
+				if err := db.reloadPgx(ctx, f, conn, true); err != nil {
 					return err
 				}
 				loaded = time.Now()
@@ -301,7 +309,7 @@ func drainNotifications(conn *pgx.Conn) bool {
 }
 
 // reloadPgx is reload through the feed's own PostgreSQL connection.
-func (db *DB) reloadPgx(ctx context.Context, f *follower, conn *pgx.Conn) error {
+func (db *DB) reloadPgx(ctx context.Context, f *follower, conn *pgx.Conn, timed bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start := time.Now()
@@ -318,10 +326,18 @@ func (db *DB) reloadPgx(ctx context.Context, f *follower, conn *pgx.Conn) error 
 	if err != nil {
 		return err
 	}
-	db.feed.reloads.Add(1)
+	db.countReload(timed)
 	f.set(records)
 	f.confirm(start)
 	return nil
+}
+
+func (db *DB) countReload(timed bool) {
+	if timed {
+		db.feed.reconciles.Add(1)
+	} else {
+		db.feed.reloads.Add(1)
+	}
 }
 
 // sleep waits d or until ctx ends, reporting whether ctx is still alive.
