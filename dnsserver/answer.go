@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"context"
 	"net"
 	"strings"
 	"time"
@@ -9,33 +8,49 @@ import (
 	"github.com/miekg/dns"
 )
 
-// ServeDNS implements dns.Handler. miekg/dns's default accept function has
-// already answered messages that are not a single standard query
-// (FORMERR/NOTIMP) by the time this runs.
+// ServeDNS implements dns.Handler. miekg/dns's server has already
+// answered messages acceptMsg rejects (FORMERR/NOTIMP) by the time this
+// runs.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	if len(req.Question) != 1 {
-		// Only reachable when the handler is used outside miekg's server.
-		m := new(dns.Msg)
-		m.SetRcodeFormatError(req)
-		w.WriteMsg(m)
-		return
-	}
 	start := time.Now()
-	m := s.answer(req)
-	// Over UDP the answer must fit the requester's buffer (512 bytes
-	// without EDNS0, RFC 1035 §4.2.1; its advertised size with it, RFC 6891
-	// §6.2.5); Truncate sets TC so that it retries over TCP.
-	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
-		size := dns.MinMsgSize
-		if opt := req.IsEdns0(); opt != nil {
-			size = max(int(opt.UDPSize()), dns.MinMsgSize)
+	udp, _ := w.RemoteAddr().(*net.UDPAddr)
+	m := refusal(req)
+	if m == nil {
+		m = s.answer(req)
+		// Over UDP the answer must fit the requester's buffer (512 bytes
+		// without EDNS0, RFC 1035 §4.2.1; its advertised size with it, RFC
+		// 6891 §6.2.5); Truncate sets TC so that it retries over TCP.
+		if udp != nil {
+			size := dns.MinMsgSize
+			if opt := req.IsEdns0(); opt != nil {
+				size = max(int(opt.UDPSize()), dns.MinMsgSize)
+			}
+			m.Truncate(size)
 		}
-		m.Truncate(size)
+	}
+	if udp != nil && s.rrl != nil {
+		switch s.rrl.decide(udp.IP, start) {
+		case rrlDrop:
+			s.limited.dropped.Add(1)
+			return
+		case rrlTruncate:
+			// Empty and truncated: useless to a reflection attack's
+			// victim, a cue to a real resolver to ask over TCP.
+			s.limited.truncated.Add(1)
+			tc := new(dns.Msg)
+			tc.SetReply(req)
+			tc.Authoritative, tc.Truncated = m.Authoritative, true
+			tc.Rcode = m.Rcode
+			if req.IsEdns0() != nil && m.Rcode <= 0xF {
+				tc.SetEdns0(ednsSize, false)
+			}
+			m = tc
+		}
 	}
 	// Counted before the write, so that whoever got the answer also sees
 	// it counted.
 	s.counts.add(m.Rcode)
-	if s.cfg.OnQuery != nil {
+	if s.cfg.OnQuery != nil && len(req.Question) > 0 {
 		s.cfg.OnQuery(req.Question[0], m.Rcode, time.Since(start))
 	}
 	if err := w.WriteMsg(m); err != nil {
@@ -51,8 +66,7 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 	// CA's resolver must not be able to use it as an open resolver.
 	m.RecursionAvailable = false
 	if opt := req.IsEdns0(); opt != nil {
-		// 1232 bytes avoids IP fragmentation (DNS flag day 2020).
-		m.SetEdns0(1232, false)
+		m.SetEdns0(ednsSize, false)
 	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
@@ -76,11 +90,18 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		s.apex(m, q)
 		return m
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LookupTimeout)
-	defer cancel()
-	values, err := s.cfg.Store.ChallengeTXT(ctx, strings.TrimSuffix(name, "."))
-	if err != nil {
-		s.log.Warn("dns lookup failed", "name", name, "err", err)
+	if ips, ok := s.hosts[name]; ok {
+		// One of the zone's own nameservers: its addresses, NODATA for
+		// other types.
+		m.Answer = addressRecords(q.Name, ips, q.Qtype, seconds(s.cfg.ApexTTL))
+		if len(m.Answer) == 0 {
+			m.Ns = []dns.RR{s.negativeSOA()}
+		}
+		return m
+	}
+	values, fresh := s.zoneCopy.lookup(name, time.Now(), s.cfg.NegativeTTL)
+	if !fresh {
+		// The copy may lack a value written since it was last confirmed.
 		m.Authoritative = false
 		m.Rcode = dns.RcodeServerFailure
 		return m
@@ -89,12 +110,12 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		// Nothing lives at the name. NXDOMAIN with the SOA lets resolvers
 		// cache the absence for at most the SOA minimum (RFC 2308 §3).
 		m.Rcode = dns.RcodeNameError
-		m.Ns = []dns.RR{s.soa()}
+		m.Ns = []dns.RR{s.negativeSOA()}
 		return m
 	}
 	if q.Qtype != dns.TypeTXT && q.Qtype != dns.TypeANY {
 		// The name exists but has no record of this type: NODATA.
-		m.Ns = []dns.RR{s.soa()}
+		m.Ns = []dns.RR{s.negativeSOA()}
 		return m
 	}
 	ttl := seconds(s.cfg.TTL)
@@ -103,7 +124,7 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		// resolvers using 0x20 case randomization accept the answer.
 		m.Answer = append(m.Answer, &dns.TXT{
 			Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
-			Txt: splitTXT(v),
+			Txt: v,
 		})
 	}
 	return m
@@ -119,13 +140,20 @@ func (s *Server) apex(m *dns.Msg, q dns.Question) {
 		m.Answer = []dns.RR{soa}
 	case dns.TypeNS:
 		m.Answer = s.nsRecords(q.Name)
+		// The in-zone nameservers' addresses (glue), so that a resolver
+		// need not ask again (RFC 1034 §4.3.2).
+		for _, ns := range s.ns {
+			if ips, ok := s.hosts[ns]; ok {
+				m.Extra = append(m.Extra, addressRecords(ns, ips, dns.TypeANY, seconds(s.cfg.ApexTTL))...)
+			}
+		}
 	case dns.TypeANY:
 		// RFC 8482 allows a subset; SOA and NS are what exists here.
 		soa := s.soa()
 		soa.Hdr.Name, soa.Hdr.Ttl = q.Name, seconds(s.cfg.ApexTTL)
 		m.Answer = append([]dns.RR{soa}, s.nsRecords(q.Name)...)
 	default:
-		m.Ns = []dns.RR{s.soa()}
+		m.Ns = []dns.RR{s.negativeSOA()}
 	}
 }
 
@@ -156,6 +184,20 @@ func (s *Server) soa() *dns.SOA {
 		Expire:  86400,
 		Minttl:  neg,
 	}
+}
+
+// negativeSOA is the SOA of negative answers' authority sections: one
+// record per second, shared by every answer of that second (packing only
+// reads it), since building it was a good part of an NXDOMAIN's cost.
+func (s *Server) negativeSOA() *dns.SOA {
+	now := uint32(time.Now().Unix())
+	if soa := s.soaCache.Load(); soa != nil && soa.Serial == now {
+		return soa
+	}
+	soa := s.soa()
+	soa.Serial = now
+	s.soaCache.Store(soa)
+	return soa
 }
 
 // splitTXT cuts a value into <character-string>s of at most 255 octets

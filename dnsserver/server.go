@@ -3,9 +3,10 @@
 // a CA validating DNS-01 (RFC 8555 §8.4) follows that CNAME here and reads
 // the TXT values the issuing job published.
 //
-// The values live in the database and are read on every query, so every
-// node of a cluster answers the same and a value is served as soon as its
-// row is committed. The server answers only for its zone (REFUSED elsewhere),
+// The values live in the database; every node keeps a copy in memory that
+// the store keeps current (zone.go), so every node of a cluster answers the
+// same within 100 ms of a write, and no query reads the database. The
+// server answers only for its zone (REFUSED elsewhere),
 // never recurses, and keeps TTLs and the SOA minimum short so that resolvers
 // do not hold on to an answer from before a value was published.
 package dnsserver
@@ -18,6 +19,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -25,9 +27,12 @@ import (
 
 // Store is where the TXT values come from; *sqlstore.DB implements it.
 type Store interface {
-	// ChallengeTXT returns every value currently published at name
-	// (lowercase, no trailing dot); none is an empty slice.
-	ChallengeTXT(ctx context.Context, name string) ([]string, error)
+	// FollowChallenges keeps a copy of every published value current until
+	// ctx ends: set receives them all (name, lowercase without the
+	// trailing dot → values) when it starts and after every change, and
+	// confirm(t) says the copy last set holds every change committed
+	// before t, at least every second while the database answers.
+	FollowChallenges(ctx context.Context, set func(map[string][]string), confirm func(time.Time)) error
 }
 
 // Config describes the zone. Zone and Store are required; the rest has
@@ -38,6 +43,13 @@ type Config struct {
 	Store Store
 	// NS are the zone's nameserver names (default "ns.<zone>").
 	NS []string
+	// NSAddrs are nameservers' addresses, by name: answered for A and
+	// AAAA queries and added to apex NS answers (glue). A name of NS
+	// inside the zone needs some to be reachable.
+	NSAddrs map[string][]net.IP
+	// RRL limits UDP responses per second to each client network (/24,
+	// /56); 0 turns it off (rrl.go).
+	RRL int
 	// SOAEmail is the zone contact, "hostmaster@example.com" or already in
 	// SOA form "hostmaster.example.com" (default "hostmaster.<zone>").
 	SOAEmail string
@@ -49,11 +61,10 @@ type Config struct {
 	// NegativeTTL is the SOA minimum, which bounds how long resolvers cache
 	// "no such record" (RFC 2308 §5); at most 30s (default 30s), so that
 	// a lookup made just before a value is published is soon forgotten.
+	// It is also how long the in-memory copy may go unconfirmed (database
+	// unreachable) before names below the apex are answered SERVFAIL,
+	// which resolvers retry, rather than a possibly false NXDOMAIN.
 	NegativeTTL time.Duration
-	// LookupTimeout bounds one database read (default 2s); a slower or
-	// failing read is answered SERVFAIL, which resolvers retry, rather
-	// than a false NXDOMAIN.
-	LookupTimeout time.Duration
 	// OnQuery, when set, is called after each answered query: the hook for
 	// metrics (e.g. a Prometheus counter by rcode and a latency histogram).
 	OnQuery func(q dns.Question, rcode int, took time.Duration)
@@ -65,16 +76,23 @@ const maxNegativeTTL = 30 * time.Second
 
 // Server answers for the zone over UDP and TCP.
 type Server struct {
-	cfg    Config
-	zone   string // lowercase FQDN
-	ns     []string
-	mbox   string
-	log    *slog.Logger
-	counts counters
+	cfg      Config
+	zone     string // lowercase FQDN
+	ns       []string
+	mbox     string
+	log      *slog.Logger
+	counts   counters
+	zoneCopy *zone
+	hosts    map[string][]net.IP // in-zone nameservers' addresses
+	rrl      *rrl                // nil: off
+	limited  limitedCounts
+	tcp      *cappedListener
+	soaCache atomic.Pointer[dns.SOA] // negativeSOA's record of this second
 
-	mu      sync.Mutex
-	servers []*dns.Server
-	addr    string
+	mu         sync.Mutex
+	servers    []*dns.Server
+	addr       string
+	stopFollow func()
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -98,13 +116,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.NegativeTTL <= 0 || cfg.NegativeTTL > maxNegativeTTL {
 		cfg.NegativeTTL = maxNegativeTTL
 	}
-	if cfg.LookupTimeout <= 0 {
-		cfg.LookupTimeout = 2 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: cfg.Logger}
+	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: cfg.Logger, zoneCopy: newZone()}
 	for _, n := range cfg.NS {
 		if n = strings.TrimSpace(n); n == "" {
 			continue
@@ -117,6 +132,11 @@ func New(cfg Config) (*Server, error) {
 	if len(s.ns) == 0 {
 		s.ns = []string{"ns." + s.zone}
 	}
+	hosts, err := nameservers(s.zone, s.ns, cfg.NSAddrs)
+	if err != nil {
+		return nil, err
+	}
+	s.hosts, s.rrl = hosts, newRRL(cfg.RRL)
 	s.mbox = soaMbox(cfg.SOAEmail, s.zone)
 	return s, nil
 }
@@ -135,18 +155,35 @@ func soaMbox(email, zone string) string {
 }
 
 // Start listens on addr ("host:port"; port 0 picks a free one, the same for
-// UDP and TCP) and serves in the background until Shutdown.
+// UDP and TCP) and serves in the background until Shutdown. It waits up to
+// firstLoadWait for the zone's records, so that a node starting beside a
+// working database does not answer its first queries SERVFAIL.
 func (s *Server) Start(addr string) error {
 	pc, ln, err := ListenBoth(addr)
 	if err != nil {
 		return err
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
-	tcp := &dns.Server{Listener: ln, Handler: s, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	follow, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.zoneCopy.follow(follow, s.cfg.Store, s) }()
 	s.mu.Lock()
-	s.servers, s.addr = []*dns.Server{udp, tcp}, pc.LocalAddr().String()
+	s.stopFollow = func() { cancel(); <-done }
 	s.mu.Unlock()
-	for _, srv := range []*dns.Server{udp, tcp} {
+	select {
+	case <-s.zoneCopy.loaded:
+	case <-time.After(firstLoadWait):
+		s.log.Warn("dns zone not loaded yet; answering SERVFAIL below the apex until it is", "zone", s.zone)
+	}
+	capped := capConns(ln, maxTCPConns)
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: s, MsgAcceptFunc: acceptMsg, WriteTimeout: 2 * time.Second},
+		{Listener: capped, Handler: s, MsgAcceptFunc: acceptMsg, ReadTimeout: tcpReadTimeout, WriteTimeout: 2 * time.Second,
+			IdleTimeout: func() time.Duration { return tcpIdleTimeout }},
+	}
+	s.mu.Lock()
+	s.servers, s.addr, s.tcp = servers, pc.LocalAddr().String(), capped
+	s.mu.Unlock()
+	for _, srv := range servers {
 		started, failed := make(chan struct{}), make(chan error, 1)
 		srv.NotifyStartedFunc = func() { close(started) }
 		go func() {
@@ -165,6 +202,10 @@ func (s *Server) Start(addr string) error {
 	s.log.Info("dns server listening", "addr", s.addr, "zone", s.zone)
 	return nil
 }
+
+// firstLoadWait bounds how long Start waits for the zone's records (a
+// variable for tests of a store that never answers).
+var firstLoadWait = 5 * time.Second
 
 // ListenBoth binds UDP and TCP on one port, as a DNS server needs. With
 // port 0 the kernel picks the UDP port, which may be taken for TCP; a few
@@ -200,12 +241,15 @@ func (s *Server) Addr() string {
 // Shutdown stops both listeners and waits for queries in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers := s.servers
-	s.servers = nil
+	servers, stop := s.servers, s.stopFollow
+	s.servers, s.stopFollow = nil, nil
 	s.mu.Unlock()
 	var errs []error
 	for _, srv := range servers {
 		errs = append(errs, srv.ShutdownContext(ctx))
+	}
+	if stop != nil {
+		stop()
 	}
 	return errors.Join(errs...)
 }

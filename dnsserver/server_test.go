@@ -178,14 +178,18 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
+// failingStore never reaches its database: it never loads nor confirms.
 type failingStore struct{}
 
-func (failingStore) ChallengeTXT(context.Context, string) ([]string, error) {
-	return nil, errors.New("database is down")
+func (failingStore) FollowChallenges(ctx context.Context, _ func(map[string][]string), _ func(time.Time)) error {
+	<-ctx.Done()
+	return errors.New("database is down")
 }
 
-// A failed read is SERVFAIL (resolvers retry), never a false NXDOMAIN.
+// A zone that could not be read is SERVFAIL (resolvers retry), never a
+// false NXDOMAIN.
 func TestStoreFailure(t *testing.T) {
+	dnsserver.SetFirstLoadWait(t, 50*time.Millisecond)
 	var mu sync.Mutex
 	var seen []int
 	s, err := dnsserver.New(dnsserver.Config{Zone: zone, Store: failingStore{},
@@ -223,6 +227,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestListenAndServe(t *testing.T) {
+	dnsserver.SetFirstLoadWait(t, 50*time.Millisecond)
 	s, err := dnsserver.New(dnsserver.Config{Zone: zone, Store: failingStore{}})
 	if err != nil {
 		t.Fatal(err)

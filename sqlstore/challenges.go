@@ -7,9 +7,10 @@ import (
 )
 
 // The DNS-01 TXT values of the verify zone live in the database, so that
-// every node's DNS server answers the same, and a value a job writes on one
-// node is served by all of them on the next query (dnsserver reads through
-// on every query). Names are stored lowercase without the trailing dot:
+// every node's DNS server answers the same. Each node's server answers from
+// a copy in memory that follows the table (challengefeed.go): a write
+// returns once this node's copy has it, and the other nodes' copies follow
+// within 100 ms. Names are stored lowercase without the trailing dot:
 // DNS names compare case-insensitively (RFC 4343).
 
 func recordName(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
@@ -21,6 +22,9 @@ func (db *DB) PutChallengeTXT(ctx context.Context, name, key, value string) erro
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name, key) DO UPDATE SET value = excluded.value, created_at = excluded.created_at`,
 		recordName(name), key, value, micros(db.now()))
+	if err == nil {
+		db.challengesChanged(ctx)
+	}
 	return err
 }
 
@@ -28,12 +32,18 @@ func (db *DB) PutChallengeTXT(ctx context.Context, name, key, value string) erro
 // missing one is no error.
 func (db *DB) DeleteChallengeTXT(ctx context.Context, name, key string) error {
 	_, err := db.write.ExecContext(ctx, `DELETE FROM challenge_records WHERE name = $1 AND key = $2`, recordName(name), key)
+	if err == nil {
+		db.challengesChanged(ctx)
+	}
 	return err
 }
 
 // ClearChallengeTXT removes every value at name.
 func (db *DB) ClearChallengeTXT(ctx context.Context, name string) error {
 	_, err := db.write.ExecContext(ctx, `DELETE FROM challenge_records WHERE name = $1`, recordName(name))
+	if err == nil {
+		db.challengesChanged(ctx)
+	}
 	return err
 }
 
@@ -65,5 +75,9 @@ func (db *DB) PurgeChallengeTXT(ctx context.Context, cutoff time.Time) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	if n > 0 {
+		db.challengesChanged(ctx)
+	}
+	return n, err
 }

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -99,6 +101,17 @@ type DB struct {
 	// skipEvents leaves event rows out: set only by the benchmark that
 	// measures what writing them costs (export_test.go).
 	skipEvents bool
+
+	// dsn opens the challenge feed's own connection (challengefeed.go) on
+	// PostgreSQL. On SQLite, watchConnector opens the connections that poll
+	// for changes (data_version), apart from the counted pools.
+	dsn            string
+	watchConnector *sqliteConnector
+	followersMu    sync.Mutex
+	followers      []*follower
+	feed           feedCounters
+	// queries counts statements run through write and read.
+	queries atomic.Uint64
 }
 
 // ParseURL splits a DCVAAS_DATABASE_URL into dialect and driver DSN:
@@ -125,7 +138,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{dialect: dialect, now: opts.Clock, log: opts.Logger, enqueuer: opts.Enqueuer}
+	db := &DB{dialect: dialect, now: opts.Clock, log: opts.Logger, enqueuer: opts.Enqueuer, dsn: dsn}
 	if db.now == nil {
 		db.now = time.Now
 	}
@@ -143,12 +156,15 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		// queue on busy_timeout instead of failing to upgrade mid-transaction.
 		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
 		db.cache = newReadCache()
-		writer, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_txlock=immediate", db.cache.committed, identityTables...)
+		writer, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_txlock=immediate", &db.queries, db.cache.committed, identityTables...)
 		if err != nil {
 			return nil, err
 		}
-		reader, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", nil)
+		reader, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", &db.queries, nil)
 		if err != nil {
+			return nil, err
+		}
+		if db.watchConnector, err = newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", nil, nil); err != nil {
 			return nil, err
 		}
 		db.write, db.read = sql.OpenDB(writer), sql.OpenDB(reader)
@@ -159,7 +175,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.read.SetMaxOpenConns(8)
 		db.read.SetMaxIdleConns(8)
 	case Postgres:
-		if db.write, err = openPostgres(dsn); err != nil {
+		if db.write, err = openPostgres(dsn, &db.queries); err != nil {
 			return nil, err
 		}
 		n := opts.MaxConns
@@ -179,7 +195,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		// mode, which a reader opening alongside it would find locked.
 		watch, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); db.watchDataVersion(watch, db.read) }()
+		// On a pool of its own, uncounted: polling is not work the store
+		// was asked for (QueryCount).
+		poll := sql.OpenDB(db.watchConnector)
+		go func() { defer close(done); defer poll.Close(); db.watchDataVersion(watch, poll) }()
 		db.stopWatch = func() { cancel(); <-done }
 	}
 	return db, nil

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"reflect"
+	"sync/atomic"
 
 	"modernc.org/sqlite"
 )
@@ -24,16 +25,17 @@ import (
 //     onCommit is told.
 type sqliteConnector struct {
 	driver.Connector
+	queries  *atomic.Uint64     // counts statements; nil: not counted
 	onCommit func(watched bool) // nil on the read pool
 	watch    map[string]bool
 }
 
-func newSQLiteConnector(dsn string, onCommit func(watched bool), watch ...string) (*sqliteConnector, error) {
+func newSQLiteConnector(dsn string, queries *atomic.Uint64, onCommit func(watched bool), watch ...string) (*sqliteConnector, error) {
 	base, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
 	}
-	c := &sqliteConnector{Connector: base, onCommit: onCommit, watch: map[string]bool{}}
+	c := &sqliteConnector{Connector: base, queries: queries, onCommit: onCommit, watch: map[string]bool{}}
 	for _, t := range watch {
 		c.watch[t] = true
 	}
@@ -50,7 +52,7 @@ func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		dc.Close()
 		return nil, errors.New("modernc.org/sqlite connection lacks the context interfaces")
 	}
-	sc := &sqliteConn{sqliteDriverConn: conn, stmts: map[string]*cachedStmt{}, onCommit: c.onCommit}
+	sc := &sqliteConn{sqliteDriverConn: conn, stmts: map[string]*cachedStmt{}, onCommit: c.onCommit, queries: c.queries}
 	if len(c.watch) > 0 {
 		hooks, ok := dc.(interface {
 			RegisterPreUpdateHook(sqlite.PreUpdateHookFn)
@@ -89,6 +91,7 @@ const maxCachedStmts = 512
 type sqliteConn struct {
 	sqliteDriverConn
 	stmts    map[string]*cachedStmt
+	queries  *atomic.Uint64
 	inTx     bool
 	onCommit func(watched bool)
 	// touched: a watched table changed since the last commit or rollback.
@@ -148,8 +151,15 @@ func (c *sqliteConn) cached(ctx context.Context, query string) (*cachedStmt, err
 	return st, nil
 }
 
+func (c *sqliteConn) count() {
+	if c.queries != nil {
+		c.queries.Add(1)
+	}
+}
+
 func (c *sqliteConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	defer c.committed()
+	c.count()
 	st, err := c.cached(ctx, query)
 	if err != nil {
 		return nil, err
@@ -161,6 +171,7 @@ func (c *sqliteConn) ExecContext(ctx context.Context, query string, args []drive
 }
 
 func (c *sqliteConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.count()
 	st, err := c.cached(ctx, query)
 	if err != nil {
 		return nil, err

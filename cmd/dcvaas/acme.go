@@ -36,7 +36,8 @@ import (
 // names are not known before the list is read).
 var acmeSettings = []setting{
 	{"dns-addr", "DCVAAS_DNS_ADDR", "127.0.0.1:8053", "UDP and TCP address of the built-in DNS server for the verify zone (:53 in production)", groupDNS},
-	{"dns-ns", "DCVAAS_DNS_NS", "", "comma-separated nameserver names of the verify zone, as its NS records (default ns1.<verify zone>)", groupDNS},
+	{"dns-ns", "DCVAAS_DNS_NS", "", "comma-separated nameservers of the verify zone, as its NS records, each name or name=ip[,ip] (required for names inside the zone); default ns1.<verify zone> at the DNS address's IP", groupDNS},
+	{"dns-rrl", "DCVAAS_DNS_RRL", "200", "DNS responses per second over UDP to one client network (/24 IPv4, /56 IPv6); past it every second answer is truncated, the others dropped; 0 turns rate limiting off", groupDNS},
 	{"dns-soa-email", "DCVAAS_DNS_SOA_EMAIL", "", "contact of the verify zone's SOA record (default hostmaster.<verify zone>)", groupDNS},
 	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES}", groupACME},
 	{"acme-email", "DCVAAS_ACME_EMAIL", "", "contact address of the ACME accounts (CAs send expiry and policy notices)", groupACME},
@@ -85,6 +86,8 @@ const (
 type acmeConfig struct {
 	DNSAddr  string
 	NS       []string
+	NSAddrs  map[string][]net.IP // in-zone nameservers' addresses
+	RRL      int                 // DNS responses/s per client network; 0: off
 	SOAEmail string
 	CAs      []acme.CA
 	Email    string
@@ -128,17 +131,8 @@ func parseACME(get, getenv func(string) string, zone string, bad func(env, forma
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		bad("DCVAAS_DNS_ADDR", "invalid port %q", port)
 	}
-	for _, ns := range splitList(get("DCVAAS_DNS_NS")) {
-		ns = strings.ToLower(strings.TrimSuffix(ns, "."))
-		if _, ok := dns.IsDomainName(ns); !ok || !strings.Contains(ns, ".") {
-			bad("DCVAAS_DNS_NS", "%q is not a nameserver host name like ns1.example.com", ns)
-			continue
-		}
-		c.NS = append(c.NS, ns)
-	}
-	if len(c.NS) == 0 {
-		c.NS = []string{"ns1." + zone}
-	}
+	c.NS, c.NSAddrs = parseNameservers(get("DCVAAS_DNS_NS"), c.DNSAddr, zone, bad, &c.Warnings) // dnsconfig.go
+	c.RRL = parseRRL(get("DCVAAS_DNS_RRL"), bad)
 	c.SOAEmail = get("DCVAAS_DNS_SOA_EMAIL")
 	if c.SOAEmail == "" {
 		c.SOAEmail = "hostmaster." + zone
@@ -382,7 +376,8 @@ func startDNS(cfg *Config, db *sqlstore.DB, log *slog.Logger) (*dnsserver.Server
 	if cfg.ACME.Publisher != publisherBuiltin {
 		return nil, nil
 	}
-	srv, err := dnsserver.New(dnsserver.Config{Zone: cfg.VerifyZone, Store: db, NS: cfg.ACME.NS, SOAEmail: cfg.ACME.SOAEmail, Logger: log,
+	srv, err := dnsserver.New(dnsserver.Config{Zone: cfg.VerifyZone, Store: db, NS: cfg.ACME.NS, NSAddrs: cfg.ACME.NSAddrs,
+		RRL: cfg.ACME.RRL, SOAEmail: cfg.ACME.SOAEmail, Logger: log,
 		OnQuery: dnsQueryHook(cfg.Metrics)}) // metrics.go
 	if err != nil {
 		return nil, err
