@@ -101,7 +101,7 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 // rate limit so that refused requests count against the budget too.
 func (s *server) authorize(hctx huma.Context, next func(huma.Context)) {
 	if len(hctx.Operation().Security) > 0 && isMutation(hctx.Method()) &&
-		actorFrom(hctx.Context()).TokenRole != dcvaas.TokenAdmin {
+		!actorFrom(hctx.Context()).CanChange() {
 		s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this token is read-only"))
 		return
 	}

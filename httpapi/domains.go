@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 
 	"github.com/danielgtaylor/huma/v2/negotiation"
 
@@ -29,28 +30,18 @@ type domainOutput struct {
 
 func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*domainOutput, error) {
 	actor := actorFrom(ctx)
-	name, err := domainname.Normalize(in.Body.DomainName, s.verifyZone)
+	d, err := domainname.NewDomain(in.Body.DomainName, in.Body.IncludeWildcard, in.Body.KeyType, s.verifyZone, orgSettingsFrom(ctx))
 	if err != nil {
-		return nil, invalid(map[string]string{"body.domainName": err.Error()})
-	}
-	settings := orgSettingsFrom(ctx)
-	d := &dcvaas.Domain{
-		Name:            name,
-		CNAMETarget:     domainname.NewLabel() + "." + s.verifyZone,
-		IncludeWildcard: true,
-		KeyType:         dcvaas.KeyEC256,
-	}
-	switch {
-	case in.Body.IncludeWildcard != nil:
-		d.IncludeWildcard = *in.Body.IncludeWildcard
-	case settings.DefaultIncludeWildcard != nil:
-		d.IncludeWildcard = *settings.DefaultIncludeWildcard
-	}
-	switch {
-	case in.Body.KeyType != "":
-		d.KeyType = in.Body.KeyType
-	case settings.DefaultKeyType != "":
-		d.KeyType = settings.DefaultKeyType
+		var e *dcvaas.Error
+		if errors.As(err, &e) && len(e.Fields) > 0 {
+			// The request body's fields, as huma names them.
+			fields := map[string]string{}
+			for k, v := range e.Fields {
+				fields["body."+k] = v
+			}
+			return nil, invalid(fields)
+		}
+		return nil, err
 	}
 	job, err := s.store.CreateDomain(ctx, actor, d)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/gencache"
+	"github.com/dcvaas/dcvaas/session"
 )
 
 // apiVersion is the version of the API contract in the OpenAPI document.
@@ -55,6 +56,11 @@ type Deps struct {
 	// Keyring opens certificates' private keys for the key endpoint
 	// (certkey.go); nil answers it with 501.
 	Keyring *crypt.Keyring
+	// Sessions reads browsers' sign-ins for the OAuth callback; nil: no
+	// browser is ever signed in, so no callback completes.
+	Sessions *session.Manager
+	// UI, when set, serves every path the API does not (the dashboard).
+	UI http.Handler
 	// Metrics, when set, is served at GET /metrics (Prometheus text
 	// format, no token: it holds no secret and no per-organization data).
 	Metrics http.Handler
@@ -76,6 +82,8 @@ type server struct {
 	connections *connection.Service
 	keyring     *crypt.Keyring
 	metrics     http.Handler
+	sessions    *session.Manager
+	ui          http.Handler
 
 	api     huma.API
 	touches touchThrottle
@@ -100,6 +108,8 @@ func NewServer(deps Deps) http.Handler {
 		connections: deps.Connections,
 		keyring:     deps.Keyring,
 		metrics:     deps.Metrics,
+		sessions:    deps.Sessions,
+		ui:          deps.UI,
 		lists:       newListCache(),
 	}
 	if a, ok := deps.Limiter.(dcvaas.Admitter); ok && deps.RateLimit > 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/dcvaas/dcvaas"
 )
@@ -80,6 +81,12 @@ func (db *DB) ListDomains(ctx context.Context, orgID string, f dcvaas.DomainFilt
 	w.add("deleted_at IS NULL")
 	if f.Status != "" {
 		w.add("status = ?", string(f.Status))
+	}
+	if f.Search != "" {
+		// Names are stored lowercase ASCII; LIKE's wildcards in the search
+		// are matched literally.
+		esc := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(f.Search))
+		w.add(`domain_name LIKE ? ESCAPE '\'`, "%"+esc+"%")
 	}
 	var total int
 	if err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM domains"+w.String(), w.args...).Scan(&total); err != nil {

@@ -56,7 +56,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	}
 	// One connection service for the API and for the jobs that retry its
 	// one-click setup when a provider is down.
-	conns := newConnections(cfg, db, kr, log) // connections.go
+	conns := newConnections(cfg, db, kr, log)                // connections.go
+	sessions, dashboard := newDashboard(cfg, db, conns, log) // dashboard.go
 	handler := httpapi.NewServer(httpapi.Deps{
 		Store:       db,
 		Limiter:     limiter,
@@ -70,6 +71,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		Connections: conns,
 		Keyring:     kr,
 		Metrics:     metricsOnAPI(cfg),
+		Sessions:    sessions,
+		UI:          dashboard,
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),
