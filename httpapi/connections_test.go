@@ -15,8 +15,8 @@ import (
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/provider/providertest"
 	"github.com/dcvaas/dcvaas/ratelimit"
-	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/session"
+	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 	"github.com/dcvaas/dcvaas/web"
 )
