@@ -11,7 +11,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -19,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +50,10 @@ type Deps struct {
 	// PublicURL is where browsers reach dcvaas; its origin is the only one
 	// POSTs are accepted from. Empty: the request's own Host.
 	PublicURL string
+	// Limiter and RateLimit are the API's per-organization budget: pages
+	// count against it like API requests (nil or 0: no limit).
+	Limiter   dcvaas.RateLimiter
+	RateLimit int
 	Clock     dcvaas.Clock
 	Logger    *slog.Logger
 }
@@ -158,6 +162,9 @@ func (s *server) page(h func(http.ResponseWriter, *http.Request, *call)) http.Ha
 			return
 		}
 		c := &call{signed: signed, actor: signed.Actor(r)}
+		if !s.admit(w, r, c) {
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !s.sameOrigin(r) {
 				s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this form was sent from another site"))
@@ -170,6 +177,28 @@ func (s *server) page(h func(http.ResponseWriter, *http.Request, *call)) http.Ha
 		}
 		h(w, r, c)
 	}
+}
+
+// admit counts the request against the organization's budget, as the API
+// does; a failing limiter lets the request through, as in the API.
+func (s *server) admit(w http.ResponseWriter, r *http.Request, c *call) bool {
+	if s.Limiter == nil || s.RateLimit <= 0 {
+		return true
+	}
+	now := s.Clock()
+	d, err := s.Limiter.Take(r.Context(), c.actor.OrgID, s.RateLimit, now)
+	if err != nil {
+		s.Logger.WarnContext(r.Context(), "rate limiter failed; request allowed", "org_id", c.actor.OrgID, "err", err)
+		return true
+	}
+	if d.Allowed {
+		return true
+	}
+	wait := max(int(d.Reset.Sub(now).Seconds()+0.999), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(wait))
+	s.fail(w, r, c, dcvaas.Errorf(dcvaas.ERATELIMITED,
+		"rate limit of %d requests per minute exceeded; retry in %d seconds", d.Limit, wait))
+	return false
 }
 
 // sameOrigin is the Origin check of every POST (also of the sign-in,
@@ -288,5 +317,3 @@ func back(w http.ResponseWriter, r *http.Request, path, flash string) {
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
-
-var _ = context.Background

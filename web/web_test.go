@@ -14,6 +14,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/session"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
@@ -359,4 +360,31 @@ func TestFormsNeedCSRFAndRole(t *testing.T) {
 			t.Fatalf("bad filter: %d", r.status)
 		}
 	})
+}
+
+// Pages count against the organization's per-minute budget as API
+// requests do; over it, a 429 page with Retry-After.
+func TestPagesCountAgainstRateLimit(t *testing.T) {
+	b := setup(t, sqlstore.SQLite, "")
+	limited := httptest.NewServer(web.New(web.Deps{Store: b.db, Sessions: session.NewManager(b.db, "", b.clock.Now),
+		VerifyZone: "verify.example.net", Clock: b.clock.Now, Limiter: ratelimit.NewMemory(), RateLimit: 3}))
+	t.Cleanup(limited.Close)
+	b.srv = limited
+	br := b.browser()
+	br.signIn(b.admin, "/")
+	for i := range 3 {
+		if r := br.send("GET", "/domains", nil); r.status != http.StatusOK {
+			t.Fatalf("request %d: %d", i, r.status)
+		}
+	}
+	r := br.send("GET", "/domains", nil)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %v", r.status, r.header)
+	}
+	// Another organization has its own budget.
+	other := b.browser()
+	other.signIn(b.other, "/")
+	if r := other.send("GET", "/domains", nil); r.status != http.StatusOK {
+		t.Fatalf("other org: %d", r.status)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/session"
 	"github.com/dcvaas/dcvaas/sqlstore"
@@ -13,7 +14,7 @@ import (
 
 // newDashboard returns the browser sessions and the dashboard served at /
 // on the API's listener; the API's OAuth callback reads the same sessions.
-func newDashboard(cfg *Config, db *sqlstore.DB, conns *connection.Service, log *slog.Logger) (*session.Manager, http.Handler) {
+func newDashboard(cfg *Config, db *sqlstore.DB, conns *connection.Service, limiter dcvaas.RateLimiter, log *slog.Logger) (*session.Manager, http.Handler) {
 	sessions := session.NewManager(db, cfg.Connections.PublicURL, time.Now)
 	return sessions, web.New(web.Deps{
 		Store:       db,
@@ -22,6 +23,8 @@ func newDashboard(cfg *Config, db *sqlstore.DB, conns *connection.Service, log *
 		VerifyZone:  cfg.VerifyZone,
 		HardDelete:  cfg.HardDelete,
 		PublicURL:   cfg.Connections.PublicURL,
+		Limiter:     limiter,
+		RateLimit:   cfg.RateLimit,
 		Clock:       time.Now,
 		Logger:      log,
 	})
