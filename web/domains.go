@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/acme"
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/domainname"
 )
@@ -168,7 +169,8 @@ type domainData struct {
 	Latest *dcvaas.Job
 	Cert   *dcvaas.Certificate
 	Jobs   []*dcvaas.Job
-	Audit  []*dcvaas.AuditEntry
+	// KeyDownload: a private key can be read here (keys configured).
+	KeyDownload bool
 	// Can* say which actions the domain's status allows (the API's rules).
 	CanVerify, CanIssue, CanRenew bool
 }
@@ -179,7 +181,7 @@ func (s *server) loadDomain(r *http.Request, c *call) (*domainData, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &domainData{domainRow: row(d)}
+	out := &domainData{domainRow: row(d), KeyDownload: s.Keys != nil}
 	if out.Latest, err = s.Store.LatestDomainJob(ctx, org, d.ID); err != nil {
 		return nil, err
 	}
@@ -227,6 +229,21 @@ func (s *server) downloadChain(w http.ResponseWriter, r *http.Request, c *call) 
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.Header().Set("Content-Disposition", `attachment; filename="fullchain.pem"`)
 	w.Write([]byte(cert.ChainPEM))
+}
+
+// downloadKey hands an admin the private key with the API's rules
+// (acme.ReadKey: admins only, audited as certificate.key_read). It is a
+// POST with the CSRF token: reading a key leaves an audit entry, which no
+// other site may cause.
+func (s *server) downloadKey(w http.ResponseWriter, r *http.Request, c *call) {
+	_, key, err := acme.ReadKey(r.Context(), s.Store, s.Keys, c.actor, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="privkey.pem"`)
+	w.Write(key)
 }
 
 // domainAction queues a job with the API's rules (dcvaas.ActionVerify…).

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/acme"
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/session"
 )
@@ -50,6 +51,9 @@ type Deps struct {
 	// PublicURL is where browsers reach dcvaas; its origin is the only one
 	// POSTs are accepted from. Empty: the request's own Host.
 	PublicURL string
+	// Keys opens certificates' private keys for the admins' key download;
+	// nil: no key download.
+	Keys acme.KeyOpener
 	// Limiter and RateLimit are the API's per-organization budget: pages
 	// count against it like API requests (nil or 0: no limit).
 	Limiter   dcvaas.RateLimiter
@@ -99,6 +103,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /domains/{id}", s.page(s.domain))
 	mux.HandleFunc("GET /domains/{id}/status", s.page(s.domainStatus))
 	mux.HandleFunc("GET /domains/{id}/fullchain.pem", s.page(s.downloadChain))
+	mux.HandleFunc("POST /domains/{id}/key", s.page(s.downloadKey))
 	mux.HandleFunc("GET /domains/{id}/delete", s.page(s.confirmDelete))
 	mux.HandleFunc("POST /domains/{id}/delete", s.page(s.deleteDomain))
 	mux.HandleFunc("POST /domains/{id}/{action}", s.page(s.domainAction))

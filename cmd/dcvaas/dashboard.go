@@ -7,6 +7,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/connection"
+	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/session"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/web"
@@ -14,9 +15,9 @@ import (
 
 // newDashboard returns the browser sessions and the dashboard served at /
 // on the API's listener; the API's OAuth callback reads the same sessions.
-func newDashboard(cfg *Config, db *sqlstore.DB, conns *connection.Service, limiter dcvaas.RateLimiter, log *slog.Logger) (*session.Manager, http.Handler) {
+func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connection.Service, limiter dcvaas.RateLimiter, log *slog.Logger) (*session.Manager, http.Handler) {
 	sessions := session.NewManager(db, cfg.Connections.PublicURL, time.Now)
-	return sessions, web.New(web.Deps{
+	deps := web.Deps{
 		Store:       db,
 		Sessions:    sessions,
 		Connections: conns,
@@ -27,5 +28,9 @@ func newDashboard(cfg *Config, db *sqlstore.DB, conns *connection.Service, limit
 		RateLimit:   cfg.RateLimit,
 		Clock:       time.Now,
 		Logger:      log,
-	})
+	}
+	if kr != nil {
+		deps.Keys = kr
+	}
+	return sessions, web.New(deps)
 }

@@ -234,6 +234,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	p.screenshot("domain-active")
 
+	// The admin's key download is the API's key, and it is audited.
+	csrf := eval[string](p, `document.querySelector('.signout input[name=csrf]').value`)
+	key := eval[string](p, fmt.Sprintf(`fetch("/domains/%s/key", {method: "POST", body: new URLSearchParams({csrf: %q})}).then(r => r.text())`, id, csrf))
+	status, apiKey := call(t, "GET", base+"/api/domains/"+id+"/certificate/key", admin, nil)
+	if status != 200 || !strings.HasPrefix(key, "-----BEGIN PRIVATE KEY-----") || key != apiKey["privateKeyPem"] {
+		t.Fatalf("key download: %.40q, API %d", key, status)
+	}
+	status, reads := call(t, "GET", base+"/api/audit?action=certificate.key_read", admin, nil)
+	if status != 200 || reads["total"].(float64) != 2 { // the page's and the API's
+		t.Fatalf("key reads audited: %v", reads["total"])
+	}
+
 	// Another organization's domain is a 404 page.
 	p.do(chromedp.Navigate(base + "/domains/" + foreign["id"].(string)))
 	if h1 := p.text("h1"); h1 != "Not found" || strings.Contains(eval[string](p, `document.body.innerText`), foreign["domainName"].(string)) {
@@ -275,7 +287,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if writes != 0 {
 		t.Fatalf("read-only sign-in sees %v write buttons", writes)
 	}
-	csrf := eval[string](p, `document.querySelector('.signout input[name=csrf]').value`)
+	csrf = eval[string](p, `document.querySelector('.signout input[name=csrf]').value`)
+	if got := p.postStatus("/domains/"+id+"/key", map[string]string{"csrf": csrf}); got != http.StatusForbidden {
+		t.Fatalf("read-only key download: %d", got)
+	}
 	if got := p.postStatus("/domains/"+id+"/renew", map[string]string{"csrf": csrf}); got != http.StatusForbidden {
 		t.Fatalf("read-only forged POST: %d", got)
 	}

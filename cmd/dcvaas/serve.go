@@ -56,8 +56,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 	}
 	// One connection service for the API and for the jobs that retry its
 	// one-click setup when a provider is down.
-	conns := newConnections(cfg, db, kr, log)                         // connections.go
-	sessions, dashboard := newDashboard(cfg, db, conns, limiter, log) // dashboard.go
+	conns := newConnections(cfg, db, kr, log)                             // connections.go
+	sessions, dashboard := newDashboard(cfg, db, kr, conns, limiter, log) // dashboard.go
 	handler := httpapi.NewServer(httpapi.Deps{
 		Store:       db,
 		Limiter:     limiter,
