@@ -32,22 +32,27 @@ func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*doma
 	actor := actorFrom(ctx)
 	d, err := domainname.NewDomain(in.Body.DomainName, in.Body.IncludeWildcard, in.Body.KeyType, s.verifyZone, orgSettingsFrom(ctx))
 	if err != nil {
-		var e *dcvaas.Error
-		if errors.As(err, &e) && len(e.Fields) > 0 {
-			// The request body's fields, as huma names them.
-			fields := map[string]string{}
-			for k, v := range e.Fields {
-				fields["body."+k] = v
-			}
-			return nil, invalid(fields)
-		}
-		return nil, err
+		return nil, bodyFields(err)
 	}
 	job, err := s.store.CreateDomain(ctx, actor, d)
 	if err != nil {
 		return nil, err
 	}
 	return &domainOutput{Location: "/api/domains/" + d.ID, Body: toDomain(d, job)}, nil
+}
+
+// bodyFields names an EINVALID error's fields as huma names the request
+// body's ("body.domainName"), as the API's other validation errors do.
+func bodyFields(err error) error {
+	var e *dcvaas.Error
+	if errors.As(err, &e) && e.Code == dcvaas.EINVALID && len(e.Fields) > 0 {
+		fields := map[string]string{}
+		for k, v := range e.Fields {
+			fields["body."+k] = v
+		}
+		return invalid(fields)
+	}
+	return err
 }
 
 type listDomainsInput struct {

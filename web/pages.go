@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/apitoken"
 )
 
 type overviewData struct {
@@ -138,6 +139,9 @@ func (s *server) retryJob(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 type tokensData struct {
+	// Created is a token just created: its plaintext, shown this once.
+	Created    string
+	Form       string
 	Items      []*dcvaas.Token
 	Total      int
 	Current    string
@@ -145,17 +149,48 @@ type tokensData struct {
 }
 
 func (s *server) tokens(w http.ResponseWriter, r *http.Request, c *call) {
+	s.renderTokens(w, r, c, http.StatusOK, &tokensData{}, nil)
+}
+
+func (s *server) renderTokens(w http.ResponseWriter, r *http.Request, c *call, status int, d *tokensData, formErr error) {
 	off := offsetOf(r)
 	items, total, err := s.Store.ListTokens(r.Context(), c.actor.OrgID, dcvaas.Page{Limit: pageSize, Offset: off})
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
-	d := &tokensData{Items: items, Total: total, Current: c.actor.TokenID}
+	d.Items, d.Total, d.Current = items, total, c.actor.TokenID
 	d.Prev, d.Next = pager("/tokens", r.URL.Query(), off, total)
 	v := s.newView(r, c, "API tokens", "tokens")
 	v.Data = d
-	s.render(w, http.StatusOK, "tokens.html", v)
+	if formErr != nil {
+		v.Error, v.Fields = dcvaas.ErrorMessage(formErr), fieldErrors(formErr)
+	}
+	s.render(w, status, "tokens.html", v)
+}
+
+// createToken creates a token of the signed-in user in this organization
+// with the API's rules (apitoken.Mint, the store's audited CreateToken) and
+// shows it once, on this response only (never in a URL).
+func (s *server) createToken(w http.ResponseWriter, r *http.Request, c *call) {
+	if !c.actor.CanChange() {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
+		return
+	}
+	secret, t, err := apitoken.Mint(apitoken.Request{Name: r.PostFormValue("name"), Role: dcvaas.TokenRole(r.PostFormValue("role"))},
+		c.actor.OrgID, c.actor.UserID, s.Clock())
+	if err == nil {
+		err = s.Store.CreateToken(r.Context(), c.actor, t)
+	}
+	if err != nil {
+		if dcvaas.ErrorCode(err) != dcvaas.EINVALID {
+			s.fail(w, r, c, err)
+			return
+		}
+		s.renderTokens(w, r, c, http.StatusUnprocessableEntity, &tokensData{Form: r.PostFormValue("name")}, err)
+		return
+	}
+	s.renderTokens(w, r, c, http.StatusCreated, &tokensData{Created: secret}, nil)
 }
 
 func (s *server) revokeToken(w http.ResponseWriter, r *http.Request, c *call) {

@@ -110,6 +110,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /jobs", s.page(s.jobs))
 	mux.HandleFunc("POST /jobs/{id}/retry", s.page(s.retryJob))
 	mux.HandleFunc("GET /tokens", s.page(s.tokens))
+	mux.HandleFunc("POST /tokens", s.page(s.createToken))
 	mux.HandleFunc("POST /tokens/{id}/revoke", s.page(s.revokeToken))
 	mux.HandleFunc("GET /audit", s.page(s.audit))
 	mux.HandleFunc("GET /settings", s.page(s.settings))

@@ -388,3 +388,37 @@ func TestPagesCountAgainstRateLimit(t *testing.T) {
 		t.Fatalf("other org: %d", r.status)
 	}
 }
+
+func TestTokensPage(t *testing.T) {
+	b := setup(t, sqlstore.SQLite, "")
+	admin := b.browser()
+	admin.signIn(b.admin, "/")
+	csrf := admin.csrf()
+	if r := admin.send("POST", "/tokens", url.Values{"name": {" "}, "role": {"read"}, "csrf": {csrf}}); r.status != http.StatusUnprocessableEntity ||
+		!strings.Contains(r.body, `id="name-error"`) {
+		t.Fatalf("empty name: %d", r.status)
+	}
+	if r := admin.send("POST", "/tokens", url.Values{"name": {"x"}, "role": {"owner"}, "csrf": {csrf}}); r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("bad role: %d", r.status)
+	}
+	r := admin.send("POST", "/tokens", url.Values{"name": {"ci deploy"}, "role": {"read"}, "csrf": {csrf}})
+	m := regexp.MustCompile(`id="new-token">(dcv_[A-Za-z0-9]+)<`).FindStringSubmatch(r.body)
+	if r.status != http.StatusCreated || m == nil || !apitoken.Valid(m[1]) {
+		t.Fatalf("create: %d", r.status)
+	}
+	// The token works, with its role, and is shown only that once.
+	fresh := b.browser()
+	if r := fresh.signIn(m[1], "/"); r.status != http.StatusSeeOther {
+		t.Fatalf("new token sign-in: %d", r.status)
+	}
+	if strings.Contains(fresh.send("GET", "/tokens", nil).body, m[1]) || strings.Contains(admin.send("GET", "/tokens", nil).body, m[1]) {
+		t.Fatal("the token is shown again")
+	}
+	if r := fresh.send("POST", "/tokens", url.Values{"name": {"escalate"}, "role": {"admin"}, "csrf": {fresh.csrf()}}); r.status != http.StatusForbidden {
+		t.Fatalf("read token creates tokens: %d", r.status)
+	}
+	audit, _, _ := b.db.ListAudit(context.Background(), b.orgA.ID, dcvaas.AuditFilter{Action: "token.created", Page: dcvaas.Page{Limit: 10}})
+	if len(audit) == 0 || audit[0].Details["name"] != "ci deploy" || audit[0].TokenID == "" {
+		t.Fatalf("token.created entries: %+v", audit)
+	}
+}
