@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -161,4 +163,53 @@ func TestOAuthFlowBoundToSignedInAdminOverHTTP(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The dashboard's Connect button runs the same flow: settings → start page
+// → provider → callback → settings showing the outcome.
+func TestConnectFromSettingsPage(t *testing.T) {
+	p := setupProviders(t, sqlstore.SQLite)
+	p.cf.AddZone("example.com")
+	admin := p.browser(t)
+	admin.signIn(p.a.admin)
+	page := admin.page("/settings")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, `action="/settings/connect/cloudflare"`) {
+		t.Fatal("no Connect Cloudflare form on the settings page")
+	}
+	resp := admin.send("POST", "/settings/connect/cloudflare", url.Values{"csrf": {m[1]}})
+	start := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(start, "/oauth/cloudflare/start?state=") {
+		t.Fatalf("connect: %d to %s", resp.StatusCode, start)
+	}
+	back := admin.callback(p.consent(t, admin.start(publicURL+start).String()))
+	if back.Query().Get("oauth") != "success" {
+		t.Fatalf("callback ended at %s", back)
+	}
+	if page := admin.page(local(t, back.String())); !strings.Contains(page, "The DNS provider is connected.") || !strings.Contains(page, "Cloudflare (1 zones)") {
+		t.Fatalf("settings page after success:\n%s", page)
+	}
+	// Without the CSRF token the button does nothing.
+	if resp := admin.send("POST", "/settings/connect/cloudflare", url.Values{}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("connect without CSRF token: %d", resp.StatusCode)
+	}
+}
+
+// page reads a page's HTML.
+func (br *browser) page(path string) string {
+	br.t.Helper()
+	req, _ := http.NewRequest("GET", br.p.srv.URL+path, nil)
+	for k, v := range br.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	resp, err := br.p.srv.Client().Do(req)
+	if err != nil {
+		br.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		br.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	return string(raw)
 }
