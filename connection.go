@@ -71,6 +71,9 @@ type OAuthState struct {
 	VerifierEnc string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+	// BindingHash is the SHA-256 of the value the start page put in the
+	// browser's cookie; "" until a signed-in browser started the flow.
+	BindingHash string
 }
 
 // ConnectionStore persists connections and OAuth states. It is separate from
@@ -103,6 +106,12 @@ type ConnectionStore interface {
 	// ENOTFOUND for an unknown state, ECONFLICT for one already used,
 	// EINVALID for an expired one.
 	ConsumeOAuthState(ctx context.Context, hash string, now time.Time) (*OAuthState, error)
+	// BindOAuthState ties a pending state of orgID to one browser, once:
+	// it records bindingHash and returns the state. ENOTFOUND for an
+	// unknown or expired state, or one of another org (the caller learns
+	// nothing about other orgs' flows); ECONFLICT when it was already
+	// started or used.
+	BindOAuthState(ctx context.Context, hash, orgID, bindingHash string, now time.Time) (*OAuthState, error)
 
 	// RecordDNSSetup writes audit "domain.dns_setup" with details and, when
 	// queueCheck, queues a dns_check for the domain, atomically. ENOTFOUND.

@@ -76,6 +76,8 @@ type DomainFilter struct {
 	Status DomainStatus // empty: any
 	// Scope, when set, keeps only the domains it allows.
 	Scope *TokenScope
+	// Search keeps names containing it (case-insensitive); empty: any.
+	Search string
 	Page
 }
 
@@ -118,4 +120,28 @@ type DomainStore interface {
 	EnqueueDomainJob(ctx context.Context, actor Actor, domainID string, jt JobType, allowed ...DomainStatus) (*Job, error)
 	// CurrentCertificate returns the newest certificate of the domain. ENOTFOUND.
 	CurrentCertificate(ctx context.Context, orgID, domainID string) (*Certificate, error)
+}
+
+// DomainAction is a job a user may queue for a domain by hand, with the
+// statuses that allow it. The API and the dashboard both take these.
+type DomainAction struct {
+	Job     JobType
+	Allowed []DomainStatus
+}
+
+// The domain actions: check the CNAME now, start issuance, renew now.
+var (
+	ActionVerify = DomainAction{JobDNSCheck, []DomainStatus{DomainPendingCNAME, DomainIssuing, DomainFailed, DomainActive}}
+	ActionIssue  = DomainAction{JobStartIssuance, []DomainStatus{DomainIssuing}}
+	ActionRenew  = DomainAction{JobRenewal, []DomainStatus{DomainActive}}
+)
+
+// Allows reports whether a domain in status st may take the action.
+func (a DomainAction) Allows(st DomainStatus) bool {
+	for _, s := range a.Allowed {
+		if s == st {
+			return true
+		}
+	}
+	return false
 }

@@ -43,6 +43,8 @@ type bundle struct {
 	oauth *providertest.OAuth
 
 	targets int
+	// bindings are the start page's binding cookies, by state.
+	bindings map[string]string
 }
 
 type clock struct {
@@ -132,11 +134,27 @@ func (b *bundle) newDomain(t *testing.T, name string) *dcvaas.Domain {
 // where it was sent.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-// consent plays the user's browser at the provider: it opens the authorize
-// URL and returns the callback query the provider redirected to.
-func consent(t *testing.T, authorizeURL string) url.Values {
+// consent plays the signed-in admin's browser: it opens dcvaas's start
+// page (the authorize URL; Start binds the flow to the browser and answers
+// the provider's consent URL), then the provider's consent screen, and
+// returns the callback query the provider redirected to. The browser's
+// binding cookie is kept in b.bindings by state.
+func (b *bundle) consent(t *testing.T, authorizeURL string) url.Values {
 	t.Helper()
-	resp, err := noRedirects.Get(authorizeURL)
+	start, err := url.Parse(authorizeURL)
+	if err != nil || start.Scheme+"://"+start.Host+start.Path != publicURL+"/oauth/cloudflare/start" {
+		t.Fatalf("authorize URL %s is not the start page", authorizeURL)
+	}
+	state := start.Query().Get("state")
+	consentURL, binding, err := b.svc.Start(b.ctx, b.actor, "cloudflare", state)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if b.bindings == nil {
+		b.bindings = map[string]string{}
+	}
+	b.bindings[state] = binding
+	resp, err := noRedirects.Get(consentURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +172,13 @@ func consent(t *testing.T, authorizeURL string) url.Values {
 	return loc.Query()
 }
 
-func params(q url.Values) connection.CallbackParams {
+// params is the callback as it reaches dcvaas in the browser that started
+// the flow (its binding cookie), signed in as b.actor.
+func (b *bundle) params(q url.Values) connection.CallbackParams {
+	session := b.actor
 	return connection.CallbackParams{Code: q.Get("code"), State: q.Get("state"), Error: q.Get("error"),
-		ErrorDescription: q.Get("error_description"), IP: "198.51.100.7", UserAgent: "test-browser"}
+		ErrorDescription: q.Get("error_description"), IP: "198.51.100.7", UserAgent: "test-browser",
+		Binding: b.bindings[q.Get("state")], Session: &session}
 }
 
 // connectOAuth runs the whole authorization flow for Cloudflare.
@@ -166,7 +188,7 @@ func (b *bundle) connectOAuth(t *testing.T) *dcvaas.Connection {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redirect, conn, err := b.svc.Callback(b.ctx, "cloudflare", params(consent(t, authURL)))
+	redirect, conn, err := b.svc.Callback(b.ctx, "cloudflare", b.params(b.consent(t, authURL)))
 	if err != nil {
 		t.Fatalf("callback: %v (redirect %s)", err, redirect)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -51,6 +52,12 @@ const (
 	ReasonUnavailable     = "provider_unavailable"
 	ReasonUnknownProvider = "unknown_provider"
 	ReasonInternal        = "internal_error"
+	// ReasonOtherBrowser: the callback came to a browser that did not
+	// start the flow (no or another binding cookie).
+	ReasonOtherBrowser = "browser_mismatch"
+	// ReasonNotSignedIn: the browser is not signed in as an admin of the
+	// organization that started the flow (any more).
+	ReasonNotSignedIn = "not_signed_in"
 )
 
 func (s *Service) oauth2Config(p *Provider) *oauth2.Config {
@@ -106,14 +113,69 @@ func (s *Service) Authorize(ctx context.Context, actor dcvaas.Actor, providerNam
 	if err := s.cfg.Store.CreateOAuthState(ctx, st); err != nil {
 		return "", err
 	}
-	return s.oauth2Config(p).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil
+	return s.StartURL(p.Name, state), nil
 }
 
-// CallbackParams is what the provider's redirect brought back.
+// StartURL is the dcvaas page an authorization begins at: it binds the
+// flow to the signed-in browser that opens it, then sends it to the
+// provider (Start). Handing out the provider's URL directly would let
+// anyone holding it complete the flow in their own browser.
+func (s *Service) StartURL(providerName, state string) string {
+	return strings.TrimSuffix(s.cfg.PublicURL, "/") + "/oauth/" + url.PathEscape(providerName) + "/start?" +
+		url.Values{"state": {state}}.Encode()
+}
+
+// BindingTTL is how long the start page's cookie lives: as long as the
+// state it is tied to.
+const BindingTTL = StateTTL
+
+// Start binds the pending authorization with that state to the browser of
+// the signed-in actor, once, and returns the provider's consent URL and
+// the value the browser must keep in its binding cookie (Callback checks
+// it). The actor must be an admin of the organization that began the flow:
+// ENOTFOUND for any other organization's flow (nothing is learned about
+// it), EFORBIDDEN for read-only sign-ins, ECONFLICT when already started.
+func (s *Service) Start(ctx context.Context, actor dcvaas.Actor, providerName, state string) (consentURL, binding string, err error) {
+	p, err := s.provider(providerName)
+	if err != nil {
+		return "", "", err
+	}
+	if p.OAuth == nil {
+		return "", "", dcvaas.Errorf(dcvaas.EINVALID, "%s is not set up for OAuth here", p.Title)
+	}
+	if !actor.CanChange() {
+		return "", "", dcvaas.Errorf(dcvaas.EFORBIDDEN, "a read-only sign-in cannot connect a DNS provider")
+	}
+	if state == "" {
+		return "", "", dcvaas.Errorf(dcvaas.ENOTFOUND, "unknown authorization state")
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	binding = base64.RawURLEncoding.EncodeToString(b)
+	st, err := s.cfg.Store.BindOAuthState(ctx, hashState(state), actor.OrgID, hashState(binding), s.now())
+	if err != nil {
+		return "", "", err
+	}
+	if st.Provider != p.Name {
+		return "", "", dcvaas.Errorf(dcvaas.ENOTFOUND, "unknown authorization state")
+	}
+	verifier, err := s.cfg.Keys.Decrypt(st.VerifierEnc, VerifierAD(st.Hash))
+	if err != nil {
+		return "", "", err
+	}
+	return s.oauth2Config(p).AuthCodeURL(state, oauth2.S256ChallengeOption(string(verifier))), binding, nil
+}
+
+// CallbackParams is what the provider's redirect brought back, and which
+// browser it came back to.
 type CallbackParams struct {
 	Code, State             string
 	Error, ErrorDescription string
 	IP, UserAgent           string
+	// Binding is the value of the browser's binding cookie (Start).
+	Binding string
+	// Session is the actor the browser is signed in as; nil when it is not.
+	Session *dcvaas.Actor
 }
 
 // Callback completes the flow: it consumes the state, exchanges the code
@@ -171,6 +233,15 @@ func (s *Service) callback(ctx context.Context, providerName string, cb Callback
 	if st.Provider != p.Name {
 		return nil, ReasonInvalidState, dcvaas.Errorf(dcvaas.EINVALID, "state was issued for %s", st.Provider)
 	}
+	// RFC 9700 §4.7.1: only the browser that started the flow may finish
+	// it, and only while signed in as an admin of the flow's organization.
+	if st.BindingHash == "" || cb.Binding == "" ||
+		subtle.ConstantTimeCompare([]byte(hashState(cb.Binding)), []byte(st.BindingHash)) != 1 {
+		return nil, ReasonOtherBrowser, dcvaas.Errorf(dcvaas.EFORBIDDEN, "callback in a browser that did not start the flow")
+	}
+	if cb.Session == nil || cb.Session.OrgID != st.OrgID || !cb.Session.CanChange() {
+		return nil, ReasonNotSignedIn, dcvaas.Errorf(dcvaas.EFORBIDDEN, "callback without a signed-in admin of the flow's organization")
+	}
 	if cb.Error != "" {
 		reason := ReasonProviderError
 		if cb.Error == "access_denied" {
@@ -179,7 +250,7 @@ func (s *Service) callback(ctx context.Context, providerName string, cb Callback
 		return nil, reason, dcvaas.Errorf(dcvaas.EINVALID, "provider answered %s: %s", cb.Error, cb.ErrorDescription)
 	}
 	// The user may have left the organization while at the provider.
-	org, err := s.cfg.Store.FindMembership(ctx, st.UserID, st.OrgID)
+	org, err := s.cfg.Store.FindMembership(ctx, cb.Session.UserID, st.OrgID)
 	if err != nil {
 		return nil, ReasonInvalidState, err
 	}
@@ -202,7 +273,8 @@ func (s *Service) callback(ctx context.Context, providerName string, cb Callback
 		}
 		return nil, ReasonRejected, err
 	}
-	actor := dcvaas.Actor{OrgID: org.ID, UserID: st.UserID, MemberRole: org.Role, IP: cb.IP, UserAgent: cb.UserAgent}
+	actor := *cb.Session
+	actor.OrgID, actor.MemberRole, actor.IP, actor.UserAgent = org.ID, org.Role, cb.IP, cb.UserAgent
 	conn := &dcvaas.Connection{Provider: p.Name, Kind: dcvaas.ConnectionOAuth, Status: dcvaas.ConnectionActive,
 		DisplayName: fmt.Sprintf("%s (%d zones)", p.Title, len(zones))}
 	if !tok.Expiry.IsZero() {

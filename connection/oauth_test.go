@@ -22,16 +22,19 @@ func TestOAuthFlowToDNSSetup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, _ := url.Parse(authURL)
-		q := u.Query()
+		// What the start page sent the browser to the provider with.
+		cb := b.consent(t, authURL)
+		auths := b.oauth.Authorizations()
+		q := auths[len(auths)-1]
 		if q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 || len(q.Get("state")) < 43 ||
 			q.Get("redirect_uri") != publicURL+"/api/oauth/cloudflare/callback" ||
 			q.Get("scope") != "zone:read dns_records:edit offline_access" || q.Get("response_type") != "code" {
-			t.Fatalf("authorize URL %s", authURL)
+			t.Fatalf("consent URL query %v", q)
 		}
-
-		cb := consent(t, authURL)
-		redirect, conn, err := b.svc.Callback(b.ctx, "cloudflare", params(cb))
+		if q.Get("state") != must(url.Parse(authURL)).Query().Get("state") {
+			t.Fatalf("start page changed the state: %v", q)
+		}
+		redirect, conn, err := b.svc.Callback(b.ctx, "cloudflare", b.params(cb))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,57 +97,57 @@ func TestCallbackRefusals(t *testing.T) {
 		t.Run("denied consent", func(t *testing.T) {
 			b.oauth.SetDeny(true)
 			defer b.oauth.SetDeny(false)
-			cb := consent(t, authorize())
-			if got := callback(params(cb)); got != connection.ReasonAccessDenied {
+			cb := b.consent(t, authorize())
+			if got := callback(b.params(cb)); got != connection.ReasonAccessDenied {
 				t.Fatalf("reason %s", got)
 			}
 			// The state died with the refusal.
 			cb.Del("error")
 			cb.Set("code", "forged")
-			if got := callback(params(cb)); got != connection.ReasonReplayedState {
+			if got := callback(b.params(cb)); got != connection.ReasonReplayedState {
 				t.Fatalf("reason after denial %s", got)
 			}
 		})
 		t.Run("wrong state", func(t *testing.T) {
-			cb := consent(t, authorize())
+			cb := b.consent(t, authorize())
 			cb.Set("state", "x"+cb.Get("state"))
-			if got := callback(params(cb)); got != connection.ReasonInvalidState {
+			if got := callback(b.params(cb)); got != connection.ReasonInvalidState {
 				t.Fatalf("reason %s", got)
 			}
 			cb.Del("state")
-			if got := callback(params(cb)); got != connection.ReasonInvalidState {
+			if got := callback(b.params(cb)); got != connection.ReasonInvalidState {
 				t.Fatalf("reason without state %s", got)
 			}
 		})
 		t.Run("expired state", func(t *testing.T) {
-			cb := consent(t, authorize())
+			cb := b.consent(t, authorize())
 			b.clock.Advance(connection.StateTTL + time.Second)
-			if got := callback(params(cb)); got != connection.ReasonExpiredState {
+			if got := callback(b.params(cb)); got != connection.ReasonExpiredState {
 				t.Fatalf("reason %s", got)
 			}
 		})
 		t.Run("replayed state", func(t *testing.T) {
-			cb := consent(t, authorize())
-			if _, _, err := b.svc.Callback(b.ctx, "cloudflare", params(cb)); err != nil {
+			cb := b.consent(t, authorize())
+			if _, _, err := b.svc.Callback(b.ctx, "cloudflare", b.params(cb)); err != nil {
 				t.Fatal(err)
 			}
-			if got := callback(params(cb)); got != connection.ReasonReplayedState {
+			if got := callback(b.params(cb)); got != connection.ReasonReplayedState {
 				t.Fatalf("reason %s", got)
 			}
 		})
 		t.Run("PKCE verifier mismatch", func(t *testing.T) {
 			// The code of one authorization with the state (and so the
 			// verifier) of another: the server's S256 check must fail.
-			first := consent(t, authorize())
-			second := consent(t, authorize())
+			first := b.consent(t, authorize())
+			second := b.consent(t, authorize())
 			first.Set("state", second.Get("state"))
-			if got := callback(params(first)); got != connection.ReasonExchangeFailed {
+			if got := callback(b.params(first)); got != connection.ReasonExchangeFailed {
 				t.Fatalf("reason %s", got)
 			}
 		})
 		t.Run("state of another provider", func(t *testing.T) {
-			cb := consent(t, authorize())
-			redirect, _, err := b.svc.Callback(b.ctx, "godaddy", params(cb))
+			cb := b.consent(t, authorize())
+			redirect, _, err := b.svc.Callback(b.ctx, "godaddy", b.params(cb))
 			if err == nil || reason(t, redirect) != connection.ReasonUnknownProvider {
 				t.Fatalf("godaddy callback: %s", redirect)
 			}
@@ -267,4 +270,11 @@ func TestDeleteRevokesAtProvider(t *testing.T) {
 		}
 		b.assertNoLeak(t, issued...)
 	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

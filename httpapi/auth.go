@@ -112,7 +112,7 @@ func (s *server) authorize(hctx huma.Context, next func(huma.Context)) {
 			s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "a delivery token only lists domains and reads their certificates and keys"))
 			return
 		}
-		if isMutation(hctx.Method()) && role != dcvaas.TokenAdmin {
+		if isMutation(hctx.Method()) && !actorFrom(hctx.Context()).CanChange() {
 			s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this token is read-only"))
 			return
 		}

@@ -2,23 +2,17 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
+
+	"github.com/dcvaas/dcvaas"
 
 	"github.com/danielgtaylor/huma/v2/negotiation"
 
-	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
 )
 
 // pemFile is the media type of the bare private key, as servers and
 // browsers know PEM files.
 const pemFile = "application/x-pem-file"
-
-// certificateKeyStore reads a certificate's private key and records the
-// reading in one transaction; *sqlstore.DB implements it.
-type certificateKeyStore interface {
-	ReadCertificateKey(ctx context.Context, actor dcvaas.Actor, domainID string, open func(*dcvaas.Certificate) ([]byte, error)) (*dcvaas.Certificate, []byte, error)
-}
 
 type certificateKey struct {
 	CertificateID string `json:"certificateId" doc:"The certificate the key belongs to."`
@@ -44,9 +38,6 @@ type certificateKeyInput struct {
 
 func (s *server) getCertificateKey(ctx context.Context, in *certificateKeyInput) (*certificateKeyOutput, error) {
 	actor := actorFrom(ctx)
-	if actor.TokenRole != dcvaas.TokenAdmin && actor.TokenRole != dcvaas.TokenDelivery {
-		return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "private keys are only given to admin and delivery tokens")
-	}
 	if err := s.checkScope(ctx, actor, in.ID); err != nil {
 		return nil, err
 	}
@@ -64,19 +55,13 @@ func (s *server) getCertificateKey(ctx context.Context, in *certificateKeyInput)
 	return out, nil
 }
 
-// readKey reads the private key of the domain's current certificate,
-// audited by the store before it is returned.
+// readKey reads the private key of the domain's current certificate with
+// acme.ReadKey's rules (admin and delivery tokens; audited by the store
+// before it is returned), shared with the dashboard.
 func (s *server) readKey(ctx context.Context, actor dcvaas.Actor, domainID string) (*dcvaas.Certificate, []byte, error) {
-	ks, ok := s.store.(certificateKeyStore)
-	if !ok || s.keyring == nil {
-		return nil, nil, dcvaas.Errorf(dcvaas.ENOTIMPLEMENTED, "private keys cannot be read on this server")
+	var keys acme.KeyOpener
+	if s.keyring != nil {
+		keys = s.keyring
 	}
-	return ks.ReadCertificateKey(ctx, actor, domainID, func(c *dcvaas.Certificate) ([]byte, error) {
-		k, err := s.keyring.Decrypt(c.PrivateKeyEnc, acme.CertificateKeyAD(c.ID))
-		if err != nil {
-			// Not the client's business which key or why: a 500.
-			return nil, fmt.Errorf("open private key of certificate %s: %w", c.ID, err)
-		}
-		return k, nil
-	})
+	return acme.ReadKey(ctx, s.store, keys, actor, domainID)
 }

@@ -15,8 +15,10 @@ import (
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/provider/providertest"
 	"github.com/dcvaas/dcvaas/ratelimit"
+	"github.com/dcvaas/dcvaas/session"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
+	"github.com/dcvaas/dcvaas/web"
 )
 
 const publicURL = "https://app.dcvaas.test"
@@ -54,9 +56,13 @@ func setupProviders(t *testing.T, dialect sqlstore.Dialect) *providers {
 			connection.GoDaddy(p.gd.URL(), nil, nil),
 		},
 	})
+	// The dashboard serves the start page and the sign-in the flow needs.
+	sessions := session.NewManager(db, publicURL, clk.Now)
+	ui := web.New(web.Deps{Store: db, Sessions: sessions, Connections: svc, VerifyZone: verifyZone,
+		PublicURL: publicURL, Clock: clk.Now, Logger: logger})
 	b.srv = httptest.NewServer(httpapi.NewServer(httpapi.Deps{
 		Store: db, Limiter: ratelimit.NewMemory(), RateLimit: 1 << 20, VerifyZone: verifyZone,
-		Clock: clk.Now, Logger: logger, Ready: db.Ping, Connections: svc,
+		Clock: clk.Now, Logger: logger, Ready: db.Ping, Connections: svc, Sessions: sessions, UI: ui,
 	}))
 	t.Cleanup(b.srv.Close)
 	// Redirects are what these tests look at; following them would also
@@ -100,19 +106,32 @@ func TestOAuthToDNSSetupOverHTTP(t *testing.T) {
 		d := p.createDomain(p.a.admin, "a.b.example.co.uk")
 
 		// A browser UI asks for the URL as JSON; a script follows the 302.
+		// Both lead to dcvaas's start page, not to the provider.
 		js := p.do("GET", "/api/oauth/cloudflare/authorize", p.a.admin, nil, "Accept", "application/json").want(t, 200).obj(t)
-		if !strings.HasPrefix(js["authorizeUrl"].(string), p.oauth.AuthURL()+"?") {
+		if !strings.HasPrefix(js["authorizeUrl"].(string), publicURL+"/oauth/cloudflare/start?state=") {
 			t.Fatalf("authorizeUrl %v", js)
 		}
 		auth := redirected(t, p.do("GET", "/api/oauth/cloudflare/authorize", p.a.admin, nil))
-		if q := auth.Query(); q.Get("code_challenge_method") != "S256" || q.Get("client_id") != p.oauth.ClientID {
+		if auth.Scheme+"://"+auth.Host+auth.Path != publicURL+"/oauth/cloudflare/start" || auth.Query().Get("state") == "" {
 			t.Fatalf("authorize URL %s", auth)
 		}
 
+		// The admin's signed-in browser opens it and is sent to the provider.
+		admin := p.browser(t)
+		admin.signIn(p.a.admin)
+		consentURL := admin.start(auth.String())
+		if q := consentURL.Query(); q.Get("code_challenge_method") != "S256" || q.Get("client_id") != p.oauth.ClientID ||
+			q.Get("state") != auth.Query().Get("state") || !strings.HasPrefix(consentURL.String(), p.oauth.AuthURL()+"?") {
+			t.Fatalf("consent URL %s", consentURL)
+		}
+
 		// The browser comes back without a bearer token.
-		back := redirected(t, p.do("GET", p.consent(t, auth.String()), "", nil))
+		back := admin.callback(p.consent(t, consentURL.String()))
 		if back.Scheme+"://"+back.Host+back.Path != publicURL+"/settings" || back.Query().Get("oauth") != "success" {
 			t.Fatalf("callback redirected to %s", back)
+		}
+		if _, ok := admin.cookies[session.BindingCookie]; ok {
+			t.Fatal("the binding cookie outlived the callback")
 		}
 		connID := back.Query().Get("connectionId")
 
@@ -164,15 +183,24 @@ func TestOAuthToDNSSetupOverHTTP(t *testing.T) {
 
 func TestOAuthCallbackErrorsOverHTTP(t *testing.T) {
 	p := setupProviders(t, sqlstore.SQLite)
-	auth := redirected(t, p.do("GET", "/api/oauth/cloudflare/authorize", p.a.admin, nil))
-	cb := p.consent(t, auth.String())
-	redirected(t, p.do("GET", cb+"&iss=https%3A%2F%2Fdash.cloudflare.com", "", nil)) // extra provider parameters are fine
-	replay := redirected(t, p.do("GET", cb, "", nil))
+	admin := p.browser(t)
+	admin.signIn(p.a.admin)
+	authorize := func() string {
+		return redirected(t, p.do("GET", "/api/oauth/cloudflare/authorize", p.a.admin, nil)).String()
+	}
+	cb := p.consent(t, admin.start(authorize()).String())
+	// Extra provider parameters are fine; the binding cookie is single-use.
+	binding := admin.cookies[session.BindingCookie]
+	if ok := admin.callback(cb + "&iss=https%3A%2F%2Fdash.cloudflare.com"); ok.Query().Get("oauth") != "success" {
+		t.Fatalf("callback redirected to %s", ok)
+	}
+	admin.cookies[session.BindingCookie] = binding
+	replay := admin.callback(cb)
 	if replay.Query().Get("oauth") != "error" || replay.Query().Get("reason") != "state_already_used" {
 		t.Fatalf("replay redirected to %s", replay)
 	}
 	p.oauth.SetDeny(true)
-	denied := redirected(t, p.do("GET", p.consent(t, redirected(t, p.do("GET", "/api/oauth/cloudflare/authorize", p.a.admin, nil)).String()), "", nil))
+	denied := admin.callback(p.consent(t, admin.start(authorize()).String()))
 	if denied.Query().Get("reason") != "access_denied" {
 		t.Fatalf("denied redirected to %s", denied)
 	}

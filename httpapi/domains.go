@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"strings"
+	"errors"
 
 	"github.com/danielgtaylor/huma/v2/negotiation"
 
@@ -32,34 +33,29 @@ type domainOutput struct {
 
 func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*domainOutput, error) {
 	actor := actorFrom(ctx)
-	name, err := domainname.Normalize(in.Body.DomainName, s.verifyZone)
+	d, err := domainname.NewDomain(in.Body.DomainName, in.Body.IncludeWildcard, in.Body.KeyType, s.verifyZone, orgSettingsFrom(ctx))
 	if err != nil {
-		return nil, invalid(map[string]string{"body.domainName": err.Error()})
-	}
-	settings := orgSettingsFrom(ctx)
-	d := &dcvaas.Domain{
-		Name:            name,
-		CNAMETarget:     domainname.NewLabel() + "." + s.verifyZone,
-		IncludeWildcard: true,
-		KeyType:         dcvaas.KeyEC256,
-	}
-	switch {
-	case in.Body.IncludeWildcard != nil:
-		d.IncludeWildcard = *in.Body.IncludeWildcard
-	case settings.DefaultIncludeWildcard != nil:
-		d.IncludeWildcard = *settings.DefaultIncludeWildcard
-	}
-	switch {
-	case in.Body.KeyType != "":
-		d.KeyType = in.Body.KeyType
-	case settings.DefaultKeyType != "":
-		d.KeyType = settings.DefaultKeyType
+		return nil, bodyFields(err)
 	}
 	job, err := s.store.CreateDomain(ctx, actor, d)
 	if err != nil {
 		return nil, err
 	}
 	return &domainOutput{Location: "/api/domains/" + d.ID, Body: toDomain(d, job)}, nil
+}
+
+// bodyFields names an EINVALID error's fields as huma names the request
+// body's ("body.domainName"), as the API's other validation errors do.
+func bodyFields(err error) error {
+	var e *dcvaas.Error
+	if errors.As(err, &e) && e.Code == dcvaas.EINVALID && len(e.Fields) > 0 {
+		fields := map[string]string{}
+		for k, v := range e.Fields {
+			fields["body."+k] = v
+		}
+		return invalid(fields)
+	}
+	return err
 }
 
 type listDomainsInput struct {

@@ -200,7 +200,7 @@ func notFound(mux *http.ServeMux) http.HandlerFunc {
 		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			probe := r.Clone(r.Context())
 			probe.Method = m
-			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" && pattern != "/api/" {
 				allow = append(allow, m)
 			}
 		}

@@ -5,15 +5,20 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/danielgtaylor/huma/v2/negotiation"
 
+	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/connection"
+	"github.com/dcvaas/dcvaas/session"
 )
 
 // The OAuth authorization-code flow with a DNS provider. authorize needs
-// the bearer token like any API call; the callback is reached by the
-// user's browser coming back from the provider, so it carries no token:
-// the single-use state is what authenticates it.
+// the bearer token like any API call and hands out the URL of dcvaas's
+// start page (web/), which binds the flow to a signed-in browser. The
+// callback is reached by that browser coming back from the provider, so
+// it carries no token: the single-use state, the binding cookie and the
+// browser's session authenticate it.
 
 type oauthAuthorizeInput struct {
 	Provider string `path:"provider" enum:"cloudflare,godaddy,route53"`
@@ -64,21 +69,57 @@ type redirectOutput struct {
 	// The callback URL held the code: keep it out of the Referer of the
 	// next page (RFC 9700 §4.2.4).
 	ReferrerPolicy string `header:"Referrer-Policy"`
+	// SetCookie removes the single-use binding cookie.
+	SetCookie http.Cookie `header:"Set-Cookie"`
 }
 
 // oauthCallback always redirects to the settings page, with oauth=success
 // or oauth=error&reason=…: a browser is on the other end, not an API client.
+// It completes only in the browser that started the flow (its binding
+// cookie) while signed in as an admin of the flow's organization.
 func (s *server) oauthCallback(ctx context.Context, in *oauthCallbackInput) (*redirectOutput, error) {
 	svc, err := s.connectionsService()
 	if err != nil {
 		return nil, err
 	}
-	peer, _ := ctx.Value(peerKey{}).(string)
+	b, _ := ctx.Value(browserKey{}).(browser)
 	redirect, _, _ := svc.Callback(ctx, in.Provider, connection.CallbackParams{
 		Code: in.Code, State: in.State, Error: in.Error, ErrorDescription: in.ErrorDescription,
-		IP: peer, UserAgent: in.UserAgent,
+		IP: b.ip, UserAgent: in.UserAgent, Binding: b.binding, Session: b.session,
 	})
-	return &redirectOutput{Location: redirect, CacheControl: "no-store", ReferrerPolicy: "no-referrer"}, nil
+	out := &redirectOutput{Location: redirect, CacheControl: "no-store", ReferrerPolicy: "no-referrer"}
+	out.SetCookie = http.Cookie{Name: session.BindingCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.sessions != nil && s.sessions.Secure()}
+	return out, nil
+}
+
+type browserKey struct{}
+
+// browser is what the callback knows of the browser that came back: its
+// address (for the audit entry), its binding cookie, and who it is signed
+// in as (nil when not).
+type browser struct {
+	ip      string
+	binding string
+	session *dcvaas.Actor
+}
+
+// withBrowser reads the browser of an operation without bearer token.
+func (s *server) withBrowser(hctx huma.Context, next func(huma.Context)) {
+	r, _ := humago.Unwrap(hctx)
+	b := browser{ip: remoteIP(hctx.RemoteAddr())}
+	if r != nil {
+		if c, err := r.Cookie(session.BindingCookie); err == nil {
+			b.binding = c.Value
+		}
+		if s.sessions != nil {
+			if signed, err := s.sessions.FromRequest(r); err == nil {
+				a := signed.Actor(r)
+				b.session = &a
+			}
+		}
+	}
+	next(huma.WithValue(hctx, browserKey{}, b))
 }
 
 type peerKey struct{}

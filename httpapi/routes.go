@@ -17,6 +17,15 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		mux.Handle("GET /metrics", s.metrics)
 	}
 	mux.Handle("/", notFound(mux))
+	if s.ui != nil {
+		// The dashboard owns every path outside /api/ and the API's own;
+		// unknown /api/ paths stay problem+json 404s.
+		mux.Handle("/api/", notFound(mux))
+		mux.Handle("/{$}", s.ui)
+		for _, p := range []string{"/signin", "/signout", "/oauth/", "/settings", "/settings/", "/domains", "/domains/", "/jobs", "/jobs/", "/tokens", "/tokens/", "/audit", "/static/"} {
+			mux.Handle(p, s.ui)
+		}
+	}
 
 	huma.Register(api, huma.Operation{
 		OperationID: "getHealth", Method: http.MethodGet, Path: "/healthz", Tags: []string{"Health"},
@@ -39,15 +48,15 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		"With its newest job as latestJob.", http.StatusNotFound), handle(s, s.getDomain))
 	huma.Register(api, op(http.MethodPost, "/api/domains/{id}/verify", "verifyDomain", "Check the CNAME now", "Domains", http.StatusAccepted,
 		"Queues a dns_check job.", http.StatusNotFound),
-		handle(s, s.enqueue(dcvaas.JobDNSCheck, dcvaas.DomainPendingCNAME, dcvaas.DomainIssuing, dcvaas.DomainFailed, dcvaas.DomainActive)))
+		handle(s, s.enqueue(dcvaas.ActionVerify.Job, dcvaas.ActionVerify.Allowed...)))
 	huma.Register(api, op(http.MethodPost, "/api/domains/{id}/issue", "issueDomain", "Start issuance", "Domains", http.StatusAccepted,
 		"Queues a start_issuance job; only while the domain is issuing (409 otherwise). An unfinished one is returned instead of a second.",
 		http.StatusNotFound, http.StatusConflict),
-		handle(s, s.enqueue(dcvaas.JobStartIssuance, dcvaas.DomainIssuing)))
+		handle(s, s.enqueue(dcvaas.ActionIssue.Job, dcvaas.ActionIssue.Allowed...)))
 	huma.Register(api, op(http.MethodPost, "/api/domains/{id}/renew", "renewDomain", "Renew now", "Domains", http.StatusAccepted,
 		"Queues a renewal job; only while the domain is active (409 otherwise). An unfinished one is returned instead of a second.",
 		http.StatusNotFound, http.StatusConflict),
-		handle(s, s.enqueue(dcvaas.JobRenewal, dcvaas.DomainActive)))
+		handle(s, s.enqueue(dcvaas.ActionRenew.Job, dcvaas.ActionRenew.Allowed...)))
 	huma.Register(api, op(http.MethodDelete, "/api/domains/{id}", "deleteDomain", "Delete a domain", "Domains", http.StatusNoContent,
 		"Its certificates are no longer renewed or served.", http.StatusNotFound), handle(s, s.deleteDomain))
 	certOp := op(http.MethodGet, "/api/domains/{id}/certificate", "getCertificate", "Get the current certificate", "Domains", http.StatusOK,
@@ -144,7 +153,8 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 
 	// DNS provider connections and one-click setup (connections.go, oauth.go)
 	authorizeOp := op(http.MethodGet, "/api/oauth/{provider}/authorize", "authorizeProvider", "Connect a provider with OAuth", "Connections", http.StatusOK,
-		"302 to the provider's consent screen, or 200 with the URL when Accept prefers application/json. "+
+		"302 to dcvaas's start page (/oauth/{provider}/start), which a browser signed in as an admin of this organization "+
+			"must open to reach the provider's consent screen; or 200 with that URL when Accept prefers application/json. "+
 			"422 for a provider without OAuth configured here, 403 for read-only tokens.", http.StatusForbidden)
 	authorizeOp.Responses = map[string]*huma.Response{
 		"200": {Description: "The consent URL, for a browser UI.", Content: map[string]*huma.MediaType{
@@ -156,11 +166,12 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, huma.Operation{
 		OperationID: "oauthCallback", Method: http.MethodGet, Path: "/api/oauth/{provider}/callback", Tags: []string{"Connections"},
 		Summary: "OAuth callback", DefaultStatus: http.StatusFound,
-		Description: "Where the provider sends the browser back; no bearer token, the single-use state authenticates. " +
+		Description: "Where the provider sends the browser back; no bearer token: the single-use state, the binding cookie set by " +
+			"/oauth/{provider}/start and the browser's session of an admin of the flow's organization authenticate it. " +
 			"Always redirects to DCVAAS_PUBLIC_URL/settings?oauth=success&connectionId=… or ?oauth=error&reason=….",
 		// Providers add parameters of their own (iss, scope); all are optional.
 		SkipValidateParams: true,
-		Middlewares:        huma.Middlewares{withPeer},
+		Middlewares:        huma.Middlewares{s.withBrowser},
 	}, handle(s, s.oauthCallback))
 	huma.Register(api, withBody(op(http.MethodPost, "/api/connections", "createConnection", "Connect a provider with a credential", "Connections", http.StatusCreated,
 		"Tests the credential against the provider before saving it; 422 with the provider's reason when it fails.",

@@ -24,6 +24,7 @@ import (
 	"github.com/dcvaas/dcvaas/delivery"
 	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/gencache"
+	"github.com/dcvaas/dcvaas/session"
 )
 
 // apiVersion is the version of the API contract in the OpenAPI document.
@@ -65,6 +66,11 @@ type Deps struct {
 	Hub *event.Hub
 	// StreamHeartbeat is the SSE idle interval (event.DefaultHeartbeat when 0).
 	StreamHeartbeat time.Duration
+	// Sessions reads browsers' sign-ins for the OAuth callback; nil: no
+	// browser is ever signed in, so no callback completes.
+	Sessions *session.Manager
+	// UI, when set, serves every path the API does not (the dashboard).
+	UI http.Handler
 	// Metrics, when set, is served at GET /metrics (Prometheus text
 	// format, no token: it holds no secret and no per-organization data).
 	Metrics http.Handler
@@ -89,6 +95,8 @@ type server struct {
 	events      dcvaas.EventStore
 	hub         *event.Hub
 	heartbeat   time.Duration
+	sessions    *session.Manager
+	ui          http.Handler
 
 	api     huma.API
 	touches touchThrottle
@@ -120,6 +128,8 @@ func NewServer(deps Deps) http.Handler {
 		events:      deps.Events,
 		hub:         deps.Hub,
 		heartbeat:   deps.StreamHeartbeat,
+		sessions:    deps.Sessions,
+		ui:          deps.UI,
 		lists:       newListCache(),
 	}
 	if src, ok := deps.Store.(delivery.Source); ok && deps.Keyring != nil {

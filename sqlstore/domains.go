@@ -114,6 +114,12 @@ func (db *DB) ListDomains(ctx context.Context, orgID string, f dcvaas.DomainFilt
 	if f.Scope != nil {
 		addScope(&w, f.Scope)
 	}
+	if f.Search != "" {
+		// Names are stored lowercase ASCII; LIKE's wildcards in the search
+		// are matched literally.
+		esc := likeEscaper.Replace(strings.ToLower(f.Search))
+		w.add(`domain_name LIKE ? ESCAPE '\'`, "%"+esc+"%")
+	}
 	var total int
 	if err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM domains"+w.String(), w.args...).Scan(&total); err != nil {
 		return nil, 0, err

@@ -151,6 +151,11 @@ func (db *DB) RevokeToken(ctx context.Context, actor dcvaas.Actor, id string) er
 		} else if n == 0 {
 			return dcvaas.Errorf(dcvaas.ENOTFOUND, "token not found")
 		}
+		// Its browser sessions end with it (AuthenticateSession also checks
+		// the token; deleting them keeps no dead session around).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE token_id = $1`, id); err != nil {
+			return err
+		}
 		return db.audit(ctx, tx, actor, "token.revoked", "token", id, nil)
 	})
 }

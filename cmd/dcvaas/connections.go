@@ -19,7 +19,7 @@ import (
 // default is the provider's real endpoint; the variables exist for
 // sandboxes and tests.
 var connectionSettings = append([]setting{
-	{"public-url", "DCVAAS_PUBLIC_URL", "", "URL where browsers reach dcvaas: OAuth callbacks and the settings page; required with OAuth", groupHTTP},
+	{"public-url", "DCVAAS_PUBLIC_URL", "", "URL where browsers reach dcvaas: OAuth start page and callbacks, the dashboard (POSTs only from its origin; Secure cookies when https); required with OAuth", groupHTTP},
 	{"encryption-old-keys", "DCVAAS_ENCRYPTION_OLD_KEYS", "", "comma-separated 64-hex keys that still decrypt, until `dcvaas keys rotate` re-seals under the current key", groupSecrets},
 	{"cloudflare-api-url", "DCVAAS_CLOUDFLARE_API_URL", "", "Cloudflare API base (default https://api.cloudflare.com/client/v4)", groupProviders},
 	{"godaddy-api-url", "DCVAAS_GODADDY_API_URL", "", "GoDaddy API base (default https://api.godaddy.com)", groupProviders},

@@ -49,25 +49,53 @@ func oneClickSetup(t *testing.T, dbURL string) {
 	start := time.Now()
 
 	// Nothing here follows a redirect: the public URL is not on loopback.
+	// The browser keeps its cookies by hand: they are Secure (the public URL
+	// is https) and this test talks plain http to loopback.
 	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	redirect := func(u, token string) *url.URL {
+	cookies := map[string]string{}
+	send := func(req *http.Request, want int) *url.URL {
 		t.Helper()
-		req, _ := http.NewRequest("GET", u, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range cookies {
+			req.AddCookie(&http.Cookie{Name: k, Value: v})
 		}
 		resp, err := browser.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.MaxAge < 0 {
+				delete(cookies, c.Name)
+			} else {
+				cookies[c.Name] = c.Value
+			}
+		}
 		loc, err := url.Parse(resp.Header.Get("Location"))
-		if resp.StatusCode != http.StatusFound || err != nil {
-			t.Fatalf("GET %s: %d %q", u, resp.StatusCode, resp.Header.Get("Location"))
+		if resp.StatusCode != want || err != nil {
+			t.Fatalf("%s %s: %d %q", req.Method, req.URL, resp.StatusCode, resp.Header.Get("Location"))
 		}
 		return loc
 	}
-	atProvider := redirect(base+"/api/oauth/cloudflare/authorize", token)
+	redirect := func(u, token string) *url.URL {
+		t.Helper()
+		req, _ := http.NewRequest("GET", u, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return send(req, http.StatusFound)
+	}
+	// The admin signs in to the dashboard in the browser that connects.
+	form := url.Values{"token": {token}, "next": {"/settings"}}
+	signIn, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(form.Encode()))
+	signIn.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	signIn.Header.Set("Origin", "https://dcvaas.example.test")
+	send(signIn, http.StatusSeeOther)
+
+	startPage := redirect(base+"/api/oauth/cloudflare/authorize", token)
+	if !strings.HasPrefix(startPage.String(), "https://dcvaas.example.test/oauth/cloudflare/start?") {
+		t.Fatalf("authorize sent the browser to %s", startPage)
+	}
+	atProvider := redirect(base+startPage.Path+"?"+startPage.RawQuery, "")
 	back := redirect(atProvider.String(), "")
 	if !strings.HasPrefix(back.String(), "https://dcvaas.example.test/api/oauth/cloudflare/callback?") {
 		t.Fatalf("provider sent the browser to %s", back)

@@ -76,7 +76,8 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	}
 	// One connection service for the API and for the jobs that retry its
 	// one-click setup when a provider is down.
-	conns := newConnections(cfg, db, kr, log) // connections.go
+	conns := newConnections(cfg, db, kr, log)                             // connections.go
+	sessions, dashboard := newDashboard(cfg, db, kr, conns, limiter, log) // dashboard.go
 	// The hub stops with the process's context; the SSE streams it feeds
 	// end with their requests, before the server's shutdown completes.
 	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
@@ -98,6 +99,8 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		Connections: conns,
 		Keyring:     kr,
 		Metrics:     metricsOnAPI(cfg),
+		Sessions:    sessions,
+		UI:          dashboard,
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),

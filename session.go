@@ -1,0 +1,36 @@
+package dcvaas
+
+import (
+	"context"
+	"time"
+)
+
+// Session is a browser's sign-in: the random id in its cookie (only the
+// SHA-256 is stored) exchanged once for the API token that signed in.
+type Session struct {
+	Hash       string // hex SHA-256 of the cookie's id
+	TokenID    string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	// ExpiresAt is the absolute end, whatever the activity.
+	ExpiresAt time.Time
+}
+
+// SessionStore persists browser sessions.
+type SessionStore interface {
+	// CreateSession stores s for actor.TokenID (sets TokenID and
+	// CreatedAt); audit "session.created".
+	CreateSession(ctx context.Context, actor Actor, s *Session) error
+	// AuthenticateSession returns who the session with that hash is: live
+	// while seen within idle, before its ExpiresAt, and while its token is
+	// live and its user a member. EUNAUTHORIZED otherwise.
+	AuthenticateSession(ctx context.Context, hash string, now time.Time, idle time.Duration) (*Authenticated, error)
+	// DeleteSession ends the session (sign-out); audit "session.deleted".
+	// Deleting one that is gone is not an error.
+	DeleteSession(ctx context.Context, actor Actor, hash string) error
+}
+
+// CanChange reports whether the actor may change anything: only admin
+// tokens may; read-only ones may only look. The API and the dashboard both
+// ask this one question.
+func (a Actor) CanChange() bool { return a.TokenRole == TokenAdmin }

@@ -1,0 +1,285 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/apitoken"
+)
+
+type overviewData struct {
+	Counts     []statusCount
+	Total      int
+	FailedJobs int
+	Missing    []domainRow
+}
+
+type statusCount struct {
+	Status string
+	Count  int
+}
+
+func (s *server) overview(w http.ResponseWriter, r *http.Request, c *call) {
+	ctx, org := r.Context(), c.actor.OrgID
+	d := &overviewData{}
+	for _, st := range domainStatuses {
+		_, n, err := s.Store.ListDomains(ctx, org, dcvaas.DomainFilter{Status: dcvaas.DomainStatus(st), Page: dcvaas.Page{Limit: 1}})
+		if err != nil {
+			s.fail(w, r, c, err)
+			return
+		}
+		d.Counts = append(d.Counts, statusCount{st, n})
+		d.Total += n
+	}
+	_, n, err := s.Store.ListJobs(ctx, org, dcvaas.JobFilter{Status: dcvaas.JobFailed, Page: dcvaas.Page{Limit: 1}})
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.FailedJobs = n
+	v := s.newView(r, c, "Overview", "overview")
+	v.Data = d
+	s.render(w, http.StatusOK, "overview.html", v)
+}
+
+type jobsData struct {
+	Items      []*dcvaas.Job
+	Total      int
+	Status     string
+	Type       string
+	Statuses   []string
+	Types      []string
+	Prev, Next string
+}
+
+var (
+	jobStatuses = strs(dcvaas.JobStatuses)
+	jobTypes    = strs(dcvaas.JobTypes)
+)
+
+func strs[T ~string](in []T) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func pager(base string, q url.Values, off, total int) (prev, next string) {
+	link := func(o int) string {
+		v := url.Values{}
+		for k, vs := range q {
+			if k != "offset" && k != "flash" && len(vs) > 0 && vs[0] != "" {
+				v[k] = vs
+			}
+		}
+		if o > 0 {
+			v.Set("offset", strconv.Itoa(o))
+		}
+		if len(v) == 0 {
+			return base
+		}
+		return base + "?" + v.Encode()
+	}
+	if off > 0 {
+		prev = link(max(0, off-pageSize))
+	}
+	if off+pageSize < total {
+		next = link(off + pageSize)
+	}
+	return prev, next
+}
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if s == v {
+			return true
+		}
+	}
+	return v == ""
+}
+
+func (s *server) jobs(w http.ResponseWriter, r *http.Request, c *call) {
+	q := r.URL.Query()
+	d := &jobsData{Status: q.Get("status"), Type: q.Get("type"), Statuses: jobStatuses, Types: jobTypes}
+	if !oneOf(d.Status, jobStatuses) || !oneOf(d.Type, jobTypes) {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EINVALID, "unknown job status or type filter"))
+		return
+	}
+	off := offsetOf(r)
+	items, total, err := s.Store.ListJobs(r.Context(), c.actor.OrgID, dcvaas.JobFilter{
+		Status: dcvaas.JobStatus(d.Status), Type: dcvaas.JobType(d.Type), Page: dcvaas.Page{Limit: pageSize, Offset: off}})
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.Items, d.Total = items, total
+	d.Prev, d.Next = pager("/jobs", q, off, total)
+	v := s.newView(r, c, "Jobs", "jobs")
+	v.Data = d
+	s.render(w, http.StatusOK, "jobs.html", v)
+}
+
+func (s *server) retryJob(w http.ResponseWriter, r *http.Request, c *call) {
+	if !c.actor.CanChange() {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
+		return
+	}
+	if _, err := s.Store.RetryJob(r.Context(), c.actor, r.PathValue("id")); err != nil {
+		if dcvaas.ErrorCode(err) == dcvaas.ECONFLICT {
+			back(w, r, "/jobs", dcvaas.ErrorMessage(err))
+			return
+		}
+		s.fail(w, r, c, err)
+		return
+	}
+	back(w, r, "/jobs", "Job queued again.")
+}
+
+type tokensData struct {
+	// Created is a token just created: its plaintext, shown this once.
+	Created    string
+	Form       string
+	Items      []*dcvaas.Token
+	Total      int
+	Current    string
+	Prev, Next string
+}
+
+func (s *server) tokens(w http.ResponseWriter, r *http.Request, c *call) {
+	s.renderTokens(w, r, c, http.StatusOK, &tokensData{}, nil)
+}
+
+func (s *server) renderTokens(w http.ResponseWriter, r *http.Request, c *call, status int, d *tokensData, formErr error) {
+	off := offsetOf(r)
+	items, total, err := s.Store.ListTokens(r.Context(), c.actor.OrgID, dcvaas.Page{Limit: pageSize, Offset: off})
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.Items, d.Total, d.Current = items, total, c.actor.TokenID
+	d.Prev, d.Next = pager("/tokens", r.URL.Query(), off, total)
+	v := s.newView(r, c, "API tokens", "tokens")
+	v.Data = d
+	if formErr != nil {
+		v.Error, v.Fields = dcvaas.ErrorMessage(formErr), fieldErrors(formErr)
+	}
+	s.render(w, status, "tokens.html", v)
+}
+
+// createToken creates a token of the signed-in user in this organization
+// with the API's rules (apitoken.Mint, the store's audited CreateToken) and
+// shows it once, on this response only (never in a URL).
+func (s *server) createToken(w http.ResponseWriter, r *http.Request, c *call) {
+	if !c.actor.CanChange() {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
+		return
+	}
+	secret, t, err := apitoken.Mint(apitoken.Request{Name: r.PostFormValue("name"), Role: dcvaas.TokenRole(r.PostFormValue("role"))},
+		c.actor.OrgID, c.actor.UserID, s.Clock())
+	if err == nil {
+		err = s.Store.CreateToken(r.Context(), c.actor, t)
+	}
+	if err != nil {
+		if dcvaas.ErrorCode(err) != dcvaas.EINVALID {
+			s.fail(w, r, c, err)
+			return
+		}
+		s.renderTokens(w, r, c, http.StatusUnprocessableEntity, &tokensData{Form: r.PostFormValue("name")}, err)
+		return
+	}
+	s.renderTokens(w, r, c, http.StatusCreated, &tokensData{Created: secret}, nil)
+}
+
+func (s *server) revokeToken(w http.ResponseWriter, r *http.Request, c *call) {
+	if !c.actor.CanChange() {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
+		return
+	}
+	if err := s.Store.RevokeToken(r.Context(), c.actor, r.PathValue("id")); err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	back(w, r, "/tokens", "Token revoked.")
+}
+
+type auditData struct {
+	Items      []*dcvaas.AuditEntry
+	Total      int
+	Action     string
+	Prev, Next string
+}
+
+func (s *server) audit(w http.ResponseWriter, r *http.Request, c *call) {
+	q := r.URL.Query()
+	off := offsetOf(r)
+	d := &auditData{Action: q.Get("action")}
+	items, total, err := s.Store.ListAudit(r.Context(), c.actor.OrgID, dcvaas.AuditFilter{Action: d.Action, Page: dcvaas.Page{Limit: pageSize, Offset: off}})
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.Items, d.Total = items, total
+	d.Prev, d.Next = pager("/audit", q, off, total)
+	v := s.newView(r, c, "Audit log", "audit")
+	v.Data = d
+	s.render(w, http.StatusOK, "audit.html", v)
+}
+
+type settingsData struct {
+	OAuth       string
+	Reason      string
+	Connections []*dcvaas.Connection
+	Providers   []providerView
+	Enabled     bool
+}
+
+type providerView struct {
+	Name, Title string
+	OAuth       bool
+}
+
+func (s *server) settings(w http.ResponseWriter, r *http.Request, c *call) {
+	q := r.URL.Query()
+	d := &settingsData{OAuth: q.Get("oauth"), Reason: q.Get("reason"), Enabled: s.Connections != nil}
+	if s.Connections != nil {
+		conns, _, err := s.Connections.List(r.Context(), c.actor.OrgID, dcvaas.Page{Limit: 200})
+		if err != nil {
+			s.fail(w, r, c, err)
+			return
+		}
+		d.Connections = conns
+		for _, p := range s.Connections.Providers() {
+			d.Providers = append(d.Providers, providerView{p.Name, p.Title, p.OAuth})
+		}
+	}
+	v := s.newView(r, c, "Settings", "settings")
+	v.Data = d
+	s.render(w, http.StatusOK, "settings.html", v)
+}
+
+// connect starts an OAuth authorization with the API's rules and goes to
+// its start page, which binds it to this browser.
+func (s *server) connect(w http.ResponseWriter, r *http.Request, c *call) {
+	if s.Connections == nil {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.ENOTIMPLEMENTED, "DNS provider connections are not set up on this server"))
+		return
+	}
+	if !c.actor.CanChange() {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
+		return
+	}
+	start, err := s.Connections.Authorize(r.Context(), c.actor, r.PathValue("provider"))
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	// The start URL is absolute (the public URL); only its path and query
+	// are ours to follow, on this same origin.
+	if u, err := url.Parse(start); err == nil {
+		start = u.RequestURI()
+	}
+	http.Redirect(w, r, start, http.StatusSeeOther)
+}
