@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/pem"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2/negotiation"
 
@@ -149,6 +152,7 @@ type certificateInput struct {
 	// Accept is documented by the response's two media types (OpenAPI
 	// ignores a parameter named Accept).
 	Accept string `header:"Accept" hidden:"true"`
+	Part   string `query:"part" enum:"leaf,chain,fullchain" doc:"PEM download of one part: leaf (the certificate alone), chain (the intermediates alone) or fullchain (leaf then intermediates, the same as Accept: application/pem-certificate-chain). Without it, Accept picks JSON or the full PEM chain."`
 }
 
 type certificateOutput struct {
@@ -162,8 +166,22 @@ func (s *server) getCertificate(ctx context.Context, in *certificateInput) (*cer
 	if err != nil {
 		return nil, err
 	}
+	if in.Part != "" {
+		if _, err := negotiate(in.Accept, pemChain); err != nil {
+			return nil, err
+		}
+		body, err := chainPart(c.ChainPEM, in.Part)
+		if err != nil {
+			return nil, err
+		}
+		return &certificateOutput{ContentType: pemChain, Body: body}, nil
+	}
 	// JSON wins ties and is the answer to */* and to no Accept at all.
-	if negotiation.SelectQValue(in.Accept, []string{"application/json", pemChain}) == pemChain {
+	typ, err := negotiate(in.Accept, "application/json", pemChain)
+	if err != nil {
+		return nil, err
+	}
+	if typ == pemChain {
 		return &certificateOutput{ContentType: pemChain, Body: []byte(c.ChainPEM)}, nil
 	}
 	return &certificateOutput{Body: certificate{
@@ -175,4 +193,49 @@ func (s *server) getCertificate(ctx context.Context, in *certificateInput) (*cer
 		CertificatePEM: c.ChainPEM,
 		CAName:         c.CAName,
 	}}, nil
+}
+
+// negotiate picks the media type for Accept among offered (the first wins
+// ties and answers a missing Accept or a wildcard); nothing acceptable is
+// ENOTACCEPTABLE (406) rather than a representation the client refused.
+func negotiate(accept string, offered ...string) (string, error) {
+	if strings.TrimSpace(accept) == "" {
+		return offered[0], nil
+	}
+	if t := negotiation.SelectQValue(accept, offered); t != "" {
+		return t, nil
+	}
+	for _, r := range strings.Split(accept, ",") {
+		name, _, _ := strings.Cut(r, ";")
+		name = strings.TrimSpace(name)
+		if name == "*/*" || name == "application/*" {
+			return offered[0], nil
+		}
+	}
+	return "", dcvaas.Errorf(dcvaas.ENOTACCEPTABLE, "this resource is available as %s; the Accept header allows none of them", strings.Join(offered, " or "))
+}
+
+// chainPart returns one part of a PEM chain: leaf, chain (intermediates)
+// or fullchain.
+func chainPart(chainPEM, part string) ([]byte, error) {
+	var blocks [][]byte
+	rest := []byte(chainPEM)
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		blocks = append(blocks, pem.EncodeToMemory(b))
+	}
+	if len(blocks) == 0 {
+		return nil, dcvaas.Errorf(dcvaas.EINTERNAL, "stored certificate holds no PEM block")
+	}
+	switch part {
+	case "leaf":
+		return blocks[0], nil
+	case "chain":
+		return bytes.Join(blocks[1:], nil), nil
+	default:
+		return bytes.Join(blocks, nil), nil
+	}
 }

@@ -51,8 +51,9 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, op(http.MethodDelete, "/api/domains/{id}", "deleteDomain", "Delete a domain", "Domains", http.StatusNoContent,
 		"Its certificates are no longer renewed or served.", http.StatusNotFound), handle(s, s.deleteDomain))
 	certOp := op(http.MethodGet, "/api/domains/{id}/certificate", "getCertificate", "Get the current certificate", "Domains", http.StatusOK,
-		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain. 404 until one is issued.",
-		http.StatusNotFound)
+		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain; ?part=leaf, chain or fullchain for one part as PEM. "+
+			"404 until one is issued; 406 when Accept allows none of these.",
+		http.StatusNotFound, http.StatusNotAcceptable)
 	certOp.Responses = map[string]*huma.Response{"200": {
 		Description: "The newest certificate of the domain.",
 		Content: map[string]*huma.MediaType{
@@ -63,8 +64,8 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, certOp, handle(s, s.getCertificate))
 	keyOp := op(http.MethodGet, "/api/domains/{id}/certificate/key", "getCertificateKey", "Get the current certificate's private key", "Domains", http.StatusOK,
 		"Admin tokens only (403 for read-only tokens); every reading is audited as certificate.key_read. "+
-			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued.",
-		http.StatusForbidden, http.StatusNotFound)
+			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued; 406 when Accept allows neither.",
+		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable)
 	keyOp.Responses = map[string]*huma.Response{"200": {
 		Description: "The private key of the domain's newest certificate.",
 		Content: map[string]*huma.MediaType{
