@@ -17,6 +17,7 @@ const (
 	ERATELIMITED    = "rate_limited"    // 429
 	EUNAVAILABLE    = "unavailable"     // 503: try again later
 	ENOTIMPLEMENTED = "not_implemented" // 501
+	ENOTACCEPTABLE  = "not_acceptable"  // 406: no representation the client accepts
 )
 
 // Error is the application's one error type. Message is safe to show to a

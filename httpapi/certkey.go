@@ -5,8 +5,6 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 
-	"github.com/danielgtaylor/huma/v2/negotiation"
-
 	"github.com/dcvaas/dcvaas/acme"
 )
 
@@ -47,7 +45,11 @@ func (s *server) getCertificateKey(ctx context.Context, in *certificateKeyInput)
 	}
 	out := &certificateKeyOutput{CacheControl: "no-store"}
 	// JSON wins ties and is the answer to */* and to no Accept at all.
-	if negotiation.SelectQValue(in.Accept, []string{"application/json", pemFile}) == pemFile {
+	typ, err := negotiate(in.Accept, "application/json", pemFile) // domains.go
+	if err != nil {
+		return nil, err
+	}
+	if typ == pemFile {
 		out.ContentType, out.Body = pemFile, key
 		return out, nil
 	}

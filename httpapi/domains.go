@@ -1,11 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"strings"
-	"errors"
 
 	"github.com/danielgtaylor/huma/v2/negotiation"
 
@@ -156,6 +157,7 @@ type certificateJSONInput struct {
 	Accept      string `header:"Accept" hidden:"true"`
 	IfNoneMatch string `header:"If-None-Match" doc:"An ETag of an earlier answer: 304 while the certificate (and form) is the same."`
 	IncludeKey  string `query:"includeKey" enum:"true,false" doc:"JSON form only: put the private key in privateKeyPem (audited as certificate.key_read). Default: true for delivery tokens, false for others; only admin and delivery tokens may ask (403)."`
+	Part        string `query:"part" enum:"leaf,chain,fullchain" doc:"PEM download of one part: leaf (the certificate alone), chain (the intermediates alone) or fullchain (leaf then intermediates, the same as Accept: application/pem-certificate-chain). Without it, Accept picks JSON or the full PEM chain."`
 }
 
 type certificateOutput struct {
@@ -176,8 +178,22 @@ func (s *server) getCertificate(ctx context.Context, in *certificateJSONInput) (
 	if err != nil {
 		return nil, err
 	}
+	if in.Part != "" {
+		if _, err := negotiate(in.Accept, pemChain); err != nil {
+			return nil, err
+		}
+		body, err := chainPart(c.ChainPEM, in.Part)
+		if err != nil {
+			return nil, err
+		}
+		return &certificateOutput{Status: http.StatusOK, ContentType: pemChain, Body: body, CacheControl: "private, no-cache"}, nil
+	}
 	// JSON wins ties and is the answer to */* and to no Accept at all.
-	if negotiation.SelectQValue(in.Accept, []string{"application/json", pemChain}) == pemChain {
+	typ, err := negotiate(in.Accept, "application/json", pemChain)
+	if err != nil {
+		return nil, err
+	}
+	if typ == pemChain {
 		out := &certificateOutput{ETag: certificateETag(c.ID, "pem"), CacheControl: "private, no-cache"}
 		if etagMatches(in.IfNoneMatch, out.ETag) {
 			out.Status = http.StatusNotModified
@@ -276,5 +292,50 @@ func intermediates(chain string) string {
 		if !first {
 			out = append(out, pem.EncodeToMemory(b)...)
 		}
+	}
+}
+
+// negotiate picks the media type for Accept among offered (the first wins
+// ties and answers a missing Accept or a wildcard); nothing acceptable is
+// ENOTACCEPTABLE (406) rather than a representation the client refused.
+func negotiate(accept string, offered ...string) (string, error) {
+	if strings.TrimSpace(accept) == "" {
+		return offered[0], nil
+	}
+	if t := negotiation.SelectQValue(accept, offered); t != "" {
+		return t, nil
+	}
+	for _, r := range strings.Split(accept, ",") {
+		name, _, _ := strings.Cut(r, ";")
+		name = strings.TrimSpace(name)
+		if name == "*/*" || name == "application/*" {
+			return offered[0], nil
+		}
+	}
+	return "", dcvaas.Errorf(dcvaas.ENOTACCEPTABLE, "this resource is available as %s; the Accept header allows none of them", strings.Join(offered, " or "))
+}
+
+// chainPart returns one part of a PEM chain: leaf, chain (intermediates)
+// or fullchain.
+func chainPart(chainPEM, part string) ([]byte, error) {
+	var blocks [][]byte
+	rest := []byte(chainPEM)
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		blocks = append(blocks, pem.EncodeToMemory(b))
+	}
+	if len(blocks) == 0 {
+		return nil, dcvaas.Errorf(dcvaas.EINTERNAL, "stored certificate holds no PEM block")
+	}
+	switch part {
+	case "leaf":
+		return blocks[0], nil
+	case "chain":
+		return bytes.Join(blocks[1:], nil), nil
+	default:
+		return bytes.Join(blocks, nil), nil
 	}
 }

@@ -28,6 +28,7 @@ var statusOf = map[string]int{
 	dcvaas.ERATELIMITED:    http.StatusTooManyRequests,
 	dcvaas.EUNAVAILABLE:    http.StatusServiceUnavailable,
 	dcvaas.ENOTIMPLEMENTED: http.StatusNotImplemented,
+	dcvaas.ENOTACCEPTABLE:  http.StatusNotAcceptable,
 }
 
 // problem is an error on its way to the client.

@@ -97,9 +97,13 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		ri := &requestInfo{id: id}
 		w.Header().Set(RequestIDHeader, id)
+		orig := r
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		// The mux names the route on the request it saw; handlers around
+		// this one (metrics) read it from theirs.
+		orig.Pattern = r.Pattern
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}

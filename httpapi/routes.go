@@ -60,11 +60,12 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, op(http.MethodDelete, "/api/domains/{id}", "deleteDomain", "Delete a domain", "Domains", http.StatusNoContent,
 		"Its certificates are no longer renewed or served.", http.StatusNotFound), handle(s, s.deleteDomain))
 	certOp := op(http.MethodGet, "/api/domains/{id}/certificate", "getCertificate", "Get the current certificate", "Domains", http.StatusOK,
-		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain. 404 until one is issued. "+
-			"Every answer has an ETag; If-None-Match with it answers 304 while the certificate is unchanged. "+
+		"JSON by default; the bare PEM chain when Accept prefers application/pem-certificate-chain; ?part=leaf, chain or fullchain for one part as PEM. "+
+			"404 until one is issued; 406 when Accept allows none of these. "+
+			"Every JSON and full-chain answer has an ETag; If-None-Match with it answers 304 while the certificate is unchanged. "+
 			"The JSON form carries privateKeyPem for delivery tokens (and admin tokens asking with includeKey=true), "+
 			"each reading audited as certificate.key_read.",
-		http.StatusForbidden, http.StatusNotFound)
+		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable)
 	certOp.Responses = map[string]*huma.Response{"304": {Description: "If-None-Match named the current certificate in this form."}, "200": {
 		Description: "The newest certificate of the domain.",
 		Content: map[string]*huma.MediaType{
@@ -76,8 +77,8 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	keyOp := op(http.MethodGet, "/api/domains/{id}/certificate/key", "getCertificateKey", "Get the current certificate's private key", "Domains", http.StatusOK,
 		"Admin and delivery tokens only (403 for read-only tokens); every reading is audited as certificate.key_read "+
 			"(a delivery token's readings of one certificate: one entry per hour, with their count in details.reads). "+
-			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued.",
-		http.StatusForbidden, http.StatusNotFound)
+			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued; 406 when Accept allows neither.",
+		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable)
 	keyOp.Responses = map[string]*huma.Response{"200": {
 		Description: "The private key of the domain's newest certificate.",
 		Content: map[string]*huma.MediaType{
