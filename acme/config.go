@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/resolve"
 	"github.com/dcvaas/dcvaas/sqlstore"
@@ -42,6 +43,9 @@ type CA struct {
 	// CAAIdentities are the issuer domain names by which CAA records
 	// (RFC 8659 §4.2) name this CA, e.g. "letsencrypt.org".
 	CAAIdentities []string
+	// Limits are the CA's rate limits, taken from Config.Budgets before
+	// every new order (cabudget.Default when nil).
+	Limits cabudget.Limits
 }
 
 // Well-known CAs. ZeroSSL requires EAB credentials from its dashboard;
@@ -133,6 +137,18 @@ type Config struct {
 	MaxFailedValidations int
 	// UserAgent is prepended to acmez's.
 	UserAgent string
+
+	// Budgets keeps the CAs' rate-limit budgets for the whole cluster
+	// (*sqlstore.DB); nil: no budgets are kept (the CA's refusal is then
+	// the only limit).
+	Budgets cabudget.Store
+	// FailoverAfter: when a CA's budget refills later than this, the
+	// next CA with budget issues instead (default 1h).
+	FailoverAfter time.Duration
+	// MaxFailedDays: a domain whose validations have failed for this long
+	// without a success is given up (default 7 days), before the CA pauses
+	// the account for it.
+	MaxFailedDays time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -178,6 +194,20 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UnavailableBackoff <= 0 {
 		c.UnavailableBackoff = time.Minute
+	}
+	if c.FailoverAfter <= 0 {
+		c.FailoverAfter = time.Hour
+	}
+	if c.MaxFailedDays <= 0 {
+		c.MaxFailedDays = 7 * 24 * time.Hour
+	}
+	for i, ca := range c.CAs {
+		if ca.Limits == nil {
+			c.CAs[i].Limits = cabudget.Default(ca.Name)
+		}
+	}
+	if l := c.CAs[0].Limits[cabudget.FailedAuthz]; c.MaxFailedValidations <= 0 && !l.Unlimited() {
+		c.MaxFailedValidations = l.Count
 	}
 	if c.MaxFailedValidations <= 0 {
 		c.MaxFailedValidations = 5

@@ -23,11 +23,14 @@ type session struct {
 	rec    *recorder
 	client *acmeapi.Client
 	acct   acmeapi.Account
+	// accountNumber is which of dcvaas's accounts at the CA the domain
+	// uses (1-based).
+	accountNumber int
 }
 
 func (is *Issuer) newSession(ca CA) *session {
 	rec := &recorder{base: is.transport, now: is.now}
-	return &session{is: is, ca: ca, rec: rec, client: &acmeapi.Client{
+	return &session{is: is, ca: ca, rec: rec, accountNumber: 1, client: &acmeapi.Client{
 		Directory:   ca.Directory,
 		HTTPClient:  &http.Client{Transport: rec, Timeout: is.cfg.HTTPTimeout},
 		UserAgent:   is.cfg.UserAgent,
@@ -139,6 +142,9 @@ func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.C
 	if req.Replaces, err = s.replaces(ctx, prev); err != nil {
 		return acmeapi.Order{}, nil, err
 	}
+	if err := s.takeBudget(ctx, req, false); err != nil {
+		return acmeapi.Order{}, nil, err
+	}
 	order, err := s.client.NewOrder(ctx, s.acct, req)
 	var p acmeapi.Problem
 	if errors.As(err, &p) && p.Type == acmeapi.ProblemTypeAccountDoesNotExist {
@@ -160,6 +166,11 @@ func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.C
 		s.is.log.InfoContext(ctx, "the CA refused the order naming the certificate it replaces; ordering without replaces",
 			"domain", d.Name, "problem", p.Type, "detail", p.Detail)
 		req.Replaces = ""
+		// Without the hint the order is an ordinary one, which the
+		// budgets must allow.
+		if err := s.takeBudget(ctx, req, true); err != nil {
+			return acmeapi.Order{}, nil, err
+		}
 		order, err = s.client.NewOrder(ctx, s.acct, req)
 	}
 	if err != nil {

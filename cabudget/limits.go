@@ -63,9 +63,14 @@ func (l Limit) String() string {
 }
 
 func formatWindow(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	return strings.TrimSuffix(s, "0m")
+	s := d.String() // 3h0m0s, 10s, 1m30s
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Limits are one CA's limits; a zero Limit is unlimited.
@@ -162,3 +167,6 @@ func (ls Limits) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// WindowString is the window as Parse reads it: "3h", "168h", "10s".
+func (l Limit) WindowString() string { return formatWindow(l.Window) }

@@ -32,6 +32,8 @@ type domain struct {
 	LastIssuedAt    *time.Time  `json:"lastIssuedAt,omitempty"`
 	ExpiresAt       *time.Time  `json:"expiresAt,omitempty" doc:"When the current certificate expires."`
 	LatestJob       *job        `json:"latestJob,omitempty" doc:"The domain's newest job."`
+	WaitingFor      string      `json:"waitingFor,omitempty" example:"letsencrypt orders budget" doc:"What the domain's issuance or renewal waits for: a CA's rate-limit budget that refills at until."`
+	Until           *time.Time  `json:"until,omitempty" doc:"When the budget named by waitingFor refills and the job runs again."`
 }
 
 type cnameRecord struct {
@@ -55,6 +57,8 @@ func toDomain(d *dcvaas.Domain, latest *dcvaas.Job) domain {
 		UpdatedAt:       d.UpdatedAt.UTC(),
 		LastIssuedAt:    utc(d.LastIssuedAt),
 		ExpiresAt:       utc(d.ExpiresAt),
+		WaitingFor:      d.WaitingFor,
+		Until:           utc(d.WaitUntil),
 	}
 	if latest != nil {
 		j := toJob(latest)
@@ -84,6 +88,8 @@ type job struct {
 	RunAt       time.Time       `json:"runAt"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	UpdatedAt   time.Time       `json:"updatedAt"`
+	WaitingFor  string          `json:"waitingFor,omitempty" example:"letsencrypt orders budget" doc:"A queued job deferred until a CA's rate-limit budget refills: which budget. Waiting uses no attempt."`
+	Until       *time.Time      `json:"until,omitempty" doc:"When the budget named by waitingFor refills; the job runs then."`
 }
 
 func toJob(j *dcvaas.Job) job {
@@ -99,6 +105,8 @@ func toJob(j *dcvaas.Job) job {
 		RunAt:       j.RunAt.UTC(),
 		CreatedAt:   j.CreatedAt.UTC(),
 		UpdatedAt:   j.UpdatedAt.UTC(),
+		WaitingFor:  j.WaitingFor,
+		Until:       utc(j.WaitUntil),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"io"
 	"log/slog"
 	"net"
@@ -38,6 +39,10 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		return err
 	}
 	cfg.Metrics = newMetrics(db, log) // metrics.go
+	budgetCAs := budgetCAs(cfg)       // acme.go
+	cfg.Metrics.WatchBudgets(func(ctx context.Context) ([]cabudget.State, error) {
+		return cabudget.Overview(ctx, db, budgetCAs)
+	}, time.Now, log)
 	stopMetrics, err := serveMetrics(cfg, log)
 	if err != nil {
 		return err
@@ -70,6 +75,8 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 		Connections: conns,
 		Keyring:     kr,
 		Metrics:     metricsOnAPI(cfg),
+		Budgets:     db,
+		BudgetCAs:   budgetCAs,
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),

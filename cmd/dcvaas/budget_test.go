@@ -1,0 +1,122 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dcvaas/dcvaas/sqlstore"
+	"github.com/dcvaas/dcvaas/sqlstore/storetest"
+)
+
+// With a budget of 2 orders per 10 s (one back every 5 s), 5 domains
+// queued at once are issued in budget order: two at once, then one every
+// 5 s; the CA refuses none, and the waiting jobs and domains say what they
+// wait for and until when.
+func TestIssuanceWithinBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues real certificates from an in-process Pebble")
+	}
+	for _, dialect := range []sqlstore.Dialect{sqlstore.SQLite} {
+		t.Run(string(dialect), func(t *testing.T) {
+			w := newIssuanceWorld(t, storetest.URL(t, dialect))
+			w.vars["DCVAAS_ACME_PEBBLE_LIMITS"] = "orders=2/10s"
+			token, _ := bootstrapOrg(t, w.vars)
+			base := w.serve(t)
+
+			var ids []string
+			for i := range 5 {
+				name := "shop" + string(rune('a'+i)) + "-" + randLabel(4) + ".example.com"
+				ids = append(ids, addDomain(t, w.dns, base, token, name)["id"].(string))
+			}
+			for _, id := range ids {
+				if status, job := call(t, "POST", base+"/api/domains/"+id+"/verify", token, nil); status != http.StatusAccepted {
+					t.Fatalf("verify: %d %v", status, job)
+				}
+			}
+			// Watch until all are active, noting what waited.
+			waited := map[string]bool{}
+			deadline := time.Now().Add(90 * time.Second)
+			var issued []time.Time
+			for len(issued) < len(ids) {
+				if time.Now().After(deadline) {
+					t.Fatalf("not all active after 90s; waited: %v", waited)
+				}
+				issued = issued[:0]
+				for _, id := range ids {
+					_, d := call(t, "GET", base+"/api/domains/"+id, token, nil)
+					if d["status"] == "failed" {
+						t.Fatalf("domain failed: %v", d)
+					}
+					if wf, _ := d["waitingFor"].(string); wf != "" {
+						if wf != "pebble orders budget" || d["until"] == nil {
+							t.Fatalf("domain waits for %q until %v", wf, d["until"])
+						}
+						job, _ := d["latestJob"].(map[string]any)
+						// Read a moment later, the job may be running again
+						// (its wait over) before the domain hears of it.
+						if job["status"] == "queued" && (job["waitingFor"] != "pebble orders budget" || job["until"] == nil) {
+							t.Fatalf("the waiting domain's job: %v", job)
+						}
+						waited[id] = true
+					}
+					if d["status"] == "active" {
+						if d["waitingFor"] != nil {
+							t.Fatalf("active domain still waiting: %v", d)
+						}
+						at, _ := time.Parse(time.RFC3339Nano, d["lastIssuedAt"].(string))
+						issued = append(issued, at)
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if len(waited) < 2 {
+				t.Errorf("%d domains were seen waiting for the budget, want at least 2 of the 3 held back", len(waited))
+			}
+			orders := w.ca.NewOrders()
+			if len(orders) != 5 {
+				t.Errorf("Pebble saw %d new orders, want 5", len(orders))
+			}
+			for _, o := range orders {
+				if o.Refused {
+					t.Errorf("order for %v refused", o.Identifiers)
+				}
+			}
+			slices.SortFunc(issued, time.Time.Compare)
+			// Orders go at 0, 0, 5, 10, 15 s: the third certificate comes
+			// at least ~5 s after the first, the fifth ~15 s.
+			if d := issued[2].Sub(issued[0]); d < 4*time.Second {
+				t.Errorf("third certificate %s after the first, want about 5s", d)
+			}
+			if d := issued[4].Sub(issued[0]); d < 14*time.Second {
+				t.Errorf("fifth certificate %s after the first, want about 15s", d)
+			}
+
+			// The budget as operators see it.
+			status, b := call(t, "GET", base+"/api/ca-budgets", token, nil)
+			if status != http.StatusOK {
+				t.Fatalf("GET /api/ca-budgets: %d %v", status, b)
+			}
+			items, _ := b["items"].([]any)
+			var found bool
+			for _, it := range items {
+				m := it.(map[string]any)
+				if m["ca"] == "pebble" && m["kind"] == "orders" {
+					found = true
+					if m["capacity"] != float64(2) || m["taken"] != float64(5) || m["window"] != "10s" {
+						t.Errorf("orders budget = %v", m)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no pebble orders budget in %v", b)
+			}
+			_, _, metrics := get(t, base+"/metrics", "", "")
+			if !strings.Contains(string(metrics), `dcvaas_ca_budget_capacity{account="1",ca="pebble",kind="orders"} 2`) {
+				t.Errorf("metrics lack the budget's capacity")
+			}
+		})
+	}
+}
