@@ -4,6 +4,7 @@
 // here are noisy: ratios and medians travel, absolute numbers do not.
 //
 //	go run ./cmd/dcvaas-bench api [-duration 5s] [-clients 32] [-write docs/benchmarks.md]
+//	go run ./cmd/dcvaas-bench ca-sim [-per-day 50000] [-days 200] [-write docs/benchmarks.md]
 //
 // PostgreSQL is measured too when DCVAAS_TEST_POSTGRES_URL is set.
 package main
@@ -17,13 +18,15 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dcvaas-bench api [flags]")
+		fmt.Fprintln(os.Stderr, "usage: dcvaas-bench api|ca-sim [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "api":
 		err = apiBench(context.Background(), os.Args[2:])
+	case "ca-sim":
+		err = caSim(context.Background(), os.Args[2:]) // casim.go
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}
