@@ -43,6 +43,10 @@ type CA struct {
 	// CAAIdentities are the issuer domain names by which CAA records
 	// (RFC 8659 §4.2) name this CA, e.g. "letsencrypt.org".
 	CAAIdentities []string
+	// Accounts is how many accounts dcvaas registers with the CA (default
+	// 1); each domain is assigned one for good, and each account has its
+	// own new-order budget.
+	Accounts int
 	// Limits are the CA's rate limits, taken from Config.Budgets before
 	// every new order (cabudget.Default when nil).
 	Limits cabudget.Limits
@@ -80,6 +84,15 @@ type Store interface {
 	ValidationFailuresSince(ctx context.Context, hostname string, since time.Time) (int, time.Time, error)
 }
 
+// AccountStore keeps which of a CA's accounts each domain uses.
+type AccountStore interface {
+	// DomainACMEAccount returns the domain's account, dealing one of
+	// 1..accounts when it has none.
+	DomainACMEAccount(ctx context.Context, domainID, caName string, accounts int) (int, error)
+	// ReassignDomainACMEAccount deals the domain another of 1..accounts.
+	ReassignDomainACMEAccount(ctx context.Context, domainID, caName string, accounts int) (int, error)
+}
+
 // Publisher puts DNS-01 TXT values where the CA will look: under the
 // domain's CNAME target in the verify zone. The built-in DNS server's
 // publisher is the database (*sqlstore.DB via DBPublisher).
@@ -114,6 +127,9 @@ type Config struct {
 	// RenewBefore: a certificate is due when less than this remains
 	// (default: a third of its lifetime).
 	RenewBefore time.Duration
+	// Accounts, when set, assigns domains to accounts (*sqlstore.DB);
+	// without it every domain uses account 1.
+	Accounts AccountStore
 	// RenewDedup: a renewal finds the domain's certificate younger than
 	// this and not due, and takes it as its own work, done by an earlier
 	// run that crashed before recording success (default 10m; negative
@@ -202,6 +218,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxFailedDays = 7 * 24 * time.Hour
 	}
 	for i, ca := range c.CAs {
+		if ca.Accounts <= 0 {
+			c.CAs[i].Accounts = 1
+		}
 		if ca.Limits == nil {
 			c.CAs[i].Limits = cabudget.Default(ca.Name)
 		}

@@ -78,6 +78,8 @@ type Result struct {
 	SerialNumber  string    `json:"serialNumber,omitempty"`
 	NotAfter      time.Time `json:"notAfter,omitzero"`
 	OrderURL      string    `json:"orderUrl,omitempty"`
+	// Account is which of dcvaas's accounts at the CA issued (1-based).
+	Account int `json:"account,omitempty"`
 	// Replaces is the ARI id (RFC 9773 §5) of the renewed certificate.
 	Replaces string `json:"replaces,omitempty"`
 	// ResumedOrder is set when a pending order of an earlier run was

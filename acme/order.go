@@ -43,6 +43,9 @@ func (is *Issuer) newSession(ca CA) *session {
 // certificate: it resumes po when given (the domain's pending order at this
 // CA), else creates one. prev is the certificate a renewal replaces.
 func (s *session) obtain(ctx context.Context, d *dcvaas.Domain, po *sqlstore.PendingOrder, prev *dcvaas.Certificate) (*Result, error) {
+	if err := s.assignAccount(ctx, d); err != nil {
+		return nil, err
+	}
 	acct, err := s.account(ctx)
 	if err != nil {
 		return nil, err
@@ -69,7 +72,7 @@ func (s *session) obtain(ctx context.Context, d *dcvaas.Domain, po *sqlstore.Pen
 		return nil, err
 	}
 	return &Result{Outcome: "issued", CertificateID: c.ID, CAName: c.CAName, SerialNumber: c.SerialNumber,
-		NotAfter: c.NotAfter, OrderURL: c.OrderURL, Replaces: order.Replaces, ResumedOrder: resumed}, nil
+		NotAfter: c.NotAfter, OrderURL: c.OrderURL, Replaces: order.Replaces, ResumedOrder: resumed, Account: s.accountNumber}, nil
 }
 
 // errOrderGone: the pending order cannot be resumed and a new one is due.

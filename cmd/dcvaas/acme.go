@@ -39,7 +39,7 @@ var acmeSettings = []setting{
 	{"dns-addr", "DCVAAS_DNS_ADDR", "127.0.0.1:5353", "UDP and TCP address of the built-in DNS server for the verify zone (:53 in production)"},
 	{"dns-ns", "DCVAAS_DNS_NS", "", "comma-separated nameserver names of the verify zone, as its NS records (default ns1.<verify zone>)"},
 	{"dns-soa-email", "DCVAAS_DNS_SOA_EMAIL", "", "contact of the verify zone's SOA record (default hostmaster.<verify zone>)"},
-	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES,LIMITS}"},
+	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES,LIMITS,ACCOUNTS}"},
 	{"failover-after", "DCVAAS_FAILOVER_AFTER", "1h", "when a CA's rate-limit budget refills later than this, the next CA with budget issues instead"},
 	{"max-failed-days", "DCVAAS_MAX_FAILED_DAYS", "7", "days of failing validations (without a certificate) after which a domain is given up, before the CA pauses it"},
 	{"acme-email", "DCVAAS_ACME_EMAIL", "", "contact address of the ACME accounts (CAs send expiry and policy notices)"},
@@ -263,6 +263,14 @@ func parseCAs(list string, getenv func(string) string, staging bool, bad func(en
 				ca.CAAIdentities = append(ca.CAAIdentities, strings.TrimSuffix(id, "."))
 			}
 		}
+		ca.Accounts = 1
+		if v, set := getenvSet(getenv, prefix+"ACCOUNTS"); set {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				bad(prefix+"ACCOUNTS", "want a number of accounts from 1 to 1000, got %q", v)
+			}
+			ca.Accounts = n
+		}
 		if v, set := getenvSet(getenv, prefix+"LIMITS"); set {
 			lim, err := cabudget.Parse(v)
 			if err != nil {
@@ -293,7 +301,7 @@ func parseCAs(list string, getenv func(string) string, staging bool, bad func(en
 func budgetCAs(cfg *Config) []cabudget.CAConfig {
 	var out []cabudget.CAConfig
 	for _, ca := range cfg.ACME.CAs {
-		out = append(out, cabudget.CAConfig{Name: ca.Name, Limits: ca.Limits, Accounts: 1})
+		out = append(out, cabudget.CAConfig{Name: ca.Name, Limits: ca.Limits, Accounts: ca.Accounts})
 	}
 	return out
 }
@@ -358,6 +366,7 @@ func newIssuer(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, log *slog.Logger
 		// would turn a customer's "renew now" into a no-op.
 		RenewDedup:    -1,
 		Budgets:       db,
+		Accounts:      db,
 		FailoverAfter: cfg.ACME.FailoverAfter,
 		MaxFailedDays: time.Duration(cfg.ACME.MaxFailedDays) * 24 * time.Hour,
 	})

@@ -2,11 +2,14 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dcvaas/dcvaas/acme/acmetest"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
@@ -118,5 +121,93 @@ func TestIssuanceWithinBudget(t *testing.T) {
 				t.Errorf("metrics lack the budget's capacity")
 			}
 		})
+	}
+}
+
+// With 3 accounts at the CA, domains are dealt to all three; a renewal
+// goes through its domain's account.
+func TestIssuanceSeveralAccounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues real certificates from an in-process Pebble")
+	}
+	dbURL := storetest.URL(t, sqlstore.SQLite)
+	w := newIssuanceWorld(t, dbURL)
+	w.vars["DCVAAS_ACME_PEBBLE_ACCOUNTS"] = "3"
+	token, _ := bootstrapOrg(t, w.vars)
+	base := w.serve(t)
+
+	var ids []string
+	for i := range 6 {
+		name := "acct" + string(rune('a'+i)) + "-" + randLabel(4) + ".example.org"
+		id := addDomain(t, w.dns, base, token, name)["id"].(string)
+		ids = append(ids, id)
+		call(t, "POST", base+"/api/domains/"+id+"/verify", token, nil)
+	}
+	per := map[float64]int{}
+	account := map[string]float64{}
+	for _, id := range ids {
+		d := waitDomain(t, base, token, id, 90*time.Second, isActive)
+		a, _ := d["acmeAccount"].(map[string]any)
+		n, _ := a["pebble"].(float64)
+		if n < 1 || n > 3 {
+			t.Fatalf("domain's acmeAccount = %v", d["acmeAccount"])
+		}
+		per[n]++
+		account[id] = n
+	}
+	if len(per) != 3 || per[1] != 2 || per[2] != 2 || per[3] != 2 {
+		t.Fatalf("domains per account = %v, want 2 on each of 3", per)
+	}
+	db := storetest.Open(t, dbURL)
+	var rows int
+	if err := db.SQL().QueryRow(`SELECT COUNT(DISTINCT account_url) FROM acme_accounts WHERE ca_name = 'pebble' AND account_url <> ''`).Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("%d registered accounts at Pebble, %v; want 3", rows, err)
+	}
+	// A renewal uses the domain's own account.
+	id := ids[4]
+	status, q := call(t, "POST", base+"/api/domains/"+id+"/renew", token, nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("renew: %d %v", status, q)
+	}
+	j := waitJob(t, base, token, q["jobId"].(string), 90*time.Second)
+	res, _ := j["result"].(map[string]any)
+	if res["account"] != account[id] || res["outcome"] != "renewed" {
+		t.Fatalf("renewal result %v, want account %v", res, account[id])
+	}
+}
+
+// An order whose CA's budget refills later than DCVAAS_FAILOVER_AFTER goes
+// to the next CA with budget; a shorter wait would have deferred it.
+func TestIssuanceBudgetFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues real certificates from an in-process Pebble")
+	}
+	w := newIssuanceWorld(t, storetest.URL(t, sqlstore.SQLite))
+	second := acmetest.NewCA(t, acmetest.Options{Resolver: w.dns.ResolverAddr})
+	bundle := filepath.Join(t.TempDir(), "both.pem")
+	if err := os.WriteFile(bundle, append(append([]byte{}, w.ca.TLSRootsPEM...), second.TLSRootsPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.vars["DCVAAS_ACME_CA_BUNDLE"] = bundle
+	w.vars["DCVAAS_ACME_CAS"] = "pebble,second"
+	w.vars["DCVAAS_ACME_SECOND_DIRECTORY"] = second.DirectoryURL
+	w.vars["DCVAAS_ACME_PEBBLE_LIMITS"] = "orders=1/1h"
+	w.vars["DCVAAS_FAILOVER_AFTER"] = "1m"
+	token, _ := bootstrapOrg(t, w.vars)
+	base := w.serve(t)
+
+	var cas []string
+	for i := range 2 {
+		id := addDomain(t, w.dns, base, token, "fo"+string(rune('a'+i))+"-"+randLabel(4)+".example.net")["id"].(string)
+		call(t, "POST", base+"/api/domains/"+id+"/verify", token, nil)
+		waitDomain(t, base, token, id, 90*time.Second, isActive)
+		_, c := call(t, "GET", base+"/api/domains/"+id+"/certificate", token, nil)
+		cas = append(cas, c["caName"].(string))
+	}
+	if cas[0] != "pebble" || cas[1] != "second" {
+		t.Fatalf("issued by %v, want pebble then second (pebble's budget refills in an hour)", cas)
+	}
+	if n := len(w.ca.NewOrders()); n != 1 {
+		t.Fatalf("pebble saw %d orders, want 1", n)
 	}
 }
