@@ -211,3 +211,56 @@ func TestIssuanceBudgetFailover(t *testing.T) {
 		t.Fatalf("pebble saw %d orders, want 1", n)
 	}
 }
+
+// Two serve instances on one PostgreSQL share one budget: 6 domains, half
+// created through each, with 2 orders per 10 s between them, are issued at
+// 0, 0, 5, 10, 15 and 20 s — not 4 at once, as two separate budgets would
+// allow — and the CA counts 6 orders, none refused.
+func TestIssuanceBudgetSharedByTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues real certificates from an in-process Pebble")
+	}
+	if os.Getenv(storetest.PostgresEnv) == "" {
+		t.Skipf("%s is unset: two nodes need PostgreSQL", storetest.PostgresEnv)
+	}
+	w := newIssuanceWorld(t, storetest.URL(t, sqlstore.Postgres))
+	w.vars["DCVAAS_ACME_PEBBLE_LIMITS"] = "orders=2/10s"
+	token, _ := bootstrapOrg(t, w.vars)
+	nodes := []string{w.serve(t)}
+	base2, _ := startServeDNS(t, w.vars) // the second node's DNS answers the same records
+	nodes = append(nodes, base2)
+
+	var ids []string
+	for i := range 6 {
+		base := nodes[i%2]
+		id := addDomain(t, w.dns, base, token, "two"+string(rune('a'+i))+"-"+randLabel(4)+".example.com")["id"].(string)
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		if status, j := call(t, "POST", nodes[i%2]+"/api/domains/"+id+"/verify", token, nil); status != http.StatusAccepted {
+			t.Fatalf("verify: %d %v", status, j)
+		}
+	}
+	var issued []time.Time
+	for i, id := range ids {
+		d := waitDomain(t, nodes[i%2], token, id, 120*time.Second, isActive)
+		at, _ := time.Parse(time.RFC3339Nano, d["lastIssuedAt"].(string))
+		issued = append(issued, at)
+	}
+	slices.SortFunc(issued, time.Time.Compare)
+	if d := issued[3].Sub(issued[0]); d < 9*time.Second {
+		t.Errorf("fourth certificate %s after the first, want about 10s (one budget for both nodes)", d)
+	}
+	if d := issued[5].Sub(issued[0]); d < 19*time.Second {
+		t.Errorf("sixth certificate %s after the first, want about 20s", d)
+	}
+	orders := w.ca.NewOrders()
+	if len(orders) != 6 {
+		t.Errorf("Pebble saw %d new orders, want 6", len(orders))
+	}
+	for _, o := range orders {
+		if o.Refused {
+			t.Errorf("order for %v refused", o.Identifiers)
+		}
+	}
+}
