@@ -51,7 +51,7 @@ func (is *Issuer) checkFailingDays(ctx context.Context, d *dcvaas.Domain, now ti
 	}
 	// A run of failures that ended long ago (the customer fixed it and
 	// nothing was ordered since) is not a live run.
-	recent, _, err := is.cfg.Store.ValidationFailuresSince(ctx, d.Name, now.Add(-is.cfg.MaxFailedDays/2))
+	recent, _, err := is.cfg.Store.ValidationFailuresSince(ctx, d.Name, now.Add(-24*time.Hour))
 	if err != nil || recent == 0 {
 		return err
 	}
