@@ -48,6 +48,10 @@ type Domain struct {
 	// CNAMEStatus is what the daily delegation check last found for the
 	// domain (see Delegation).
 	CNAMEStatus CNAMEStatus
+	// WaitingFor and WaitUntil: what the domain's issuance or renewal
+	// waits for (a CA's rate-limit budget), and until when.
+	WaitingFor string
+	WaitUntil  *time.Time
 }
 
 // CNAMEStatus says whether the customer's delegation CNAME is in place.

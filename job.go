@@ -52,6 +52,11 @@ type Job struct {
 	RunAt       time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// WaitingFor names what a deferred job waits for ("letsencrypt orders
+	// budget"), until WaitUntil, when it runs again; empty when it is not
+	// waiting. Waiting uses no attempt.
+	WaitingFor string
+	WaitUntil  *time.Time
 }
 
 // JobFilter narrows ListJobs.

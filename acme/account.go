@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
+	"strconv"
 
 	"github.com/dcvaas/dcvaas"
 	acmez "github.com/mholt/acmez/v3/acme"
@@ -18,7 +19,8 @@ import (
 // account per CA however many nodes and restarts there are.
 func (s *session) account(ctx context.Context) (acmez.Account, error) {
 	is, ca := s.is, s.ca
-	row, err := is.cfg.Store.FindACMEAccount(ctx, ca.Name, ca.Directory)
+	dir := s.accountDir()
+	row, err := is.cfg.Store.FindACMEAccount(ctx, ca.Name, dir)
 	if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
 		key, kerr := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if kerr != nil {
@@ -28,16 +30,16 @@ func (s *session) account(ctx context.Context) (acmez.Account, error) {
 		if kerr != nil {
 			return acmez.Account{}, kerr
 		}
-		sealed, kerr := is.cfg.Keyring.Encrypt(pemKey, accountKeyAD(ca.Name, ca.Directory))
+		sealed, kerr := is.cfg.Keyring.Encrypt(pemKey, accountKeyAD(ca.Name, dir))
 		if kerr != nil {
 			return acmez.Account{}, kerr
 		}
-		row, err = is.cfg.Store.CreateACMEAccount(ctx, ca.Name, ca.Directory, sealed)
+		row, err = is.cfg.Store.CreateACMEAccount(ctx, ca.Name, dir, sealed)
 	}
 	if err != nil {
 		return acmez.Account{}, fmt.Errorf("load ACME account for %s: %w", ca.Name, err)
 	}
-	pemKey, err := is.cfg.Keyring.Decrypt(row.KeyEnc, accountKeyAD(ca.Name, ca.Directory))
+	pemKey, err := is.cfg.Keyring.Decrypt(row.KeyEnc, accountKeyAD(ca.Name, dir))
 	if err != nil {
 		return acmez.Account{}, fmt.Errorf("open ACME account key for %s: %w", ca.Name, err)
 	}
@@ -55,7 +57,7 @@ func (s *session) account(ctx context.Context) (acmez.Account, error) {
 	// once, and which a CA counts against its account limits).
 	is.registering.Lock()
 	defer is.registering.Unlock()
-	if row, err = is.cfg.Store.FindACMEAccount(ctx, ca.Name, ca.Directory); err != nil {
+	if row, err = is.cfg.Store.FindACMEAccount(ctx, ca.Name, dir); err != nil {
 		return acmez.Account{}, fmt.Errorf("load ACME account for %s: %w", ca.Name, err)
 	}
 	if acct.Location = row.AccountURL; acct.Location != "" {
@@ -67,7 +69,7 @@ func (s *session) account(ctx context.Context) (acmez.Account, error) {
 // register creates (or finds again) the account for key at the CA and
 // records its URL.
 func (s *session) register(ctx context.Context, acct acmez.Account) (acmez.Account, error) {
-	ca := s.ca
+	ca, dir := s.ca, s.accountDir()
 	acct.Location = ""
 	acct.TermsOfServiceAgreed = true
 	if s.is.cfg.Email != "" {
@@ -82,9 +84,44 @@ func (s *session) register(ctx context.Context, acct acmez.Account) (acmez.Accou
 	if err != nil {
 		return acct, fmt.Errorf("register ACME account at %s: %w", ca.Name, err)
 	}
-	if err := s.is.cfg.Store.SetACMEAccountURL(ctx, ca.Name, ca.Directory, acct.Location); err != nil {
+	if err := s.is.cfg.Store.SetACMEAccountURL(ctx, ca.Name, dir, acct.Location); err != nil {
 		return acct, err
 	}
 	s.is.log.InfoContext(ctx, "ACME account registered", "ca", ca.Name, "account", acct.Location)
 	return acct, nil
+}
+
+// accountDir is the key of the session's account in acme_accounts: the
+// directory URL for the first account (as before several accounts
+// existed), "<directory>#account=n" for the others.
+func (s *session) accountDir() string {
+	if s.accountNumber <= 1 {
+		return s.ca.Directory
+	}
+	return s.ca.Directory + "#account=" + strconv.Itoa(s.accountNumber)
+}
+
+// assignAccount picks the domain's account at the session's CA: the one
+// assigned before, else the next in turn, recorded so that later changes
+// of the account count move no domain (ARI's replaces must come from the
+// account that holds the certificate).
+func (s *session) assignAccount(ctx context.Context, d *dcvaas.Domain) error {
+	n := s.ca.Accounts
+	if n <= 1 || s.is.cfg.Accounts == nil {
+		s.accountNumber = 1
+		return nil
+	}
+	got, err := s.is.cfg.Accounts.DomainACMEAccount(ctx, d.ID, s.ca.Name, n)
+	if err != nil {
+		return err
+	}
+	if got > n {
+		// The account is no longer configured (deactivated): the domain
+		// moves, and its next order carries no replaces from the old one.
+		if got, err = s.is.cfg.Accounts.ReassignDomainACMEAccount(ctx, d.ID, s.ca.Name, n); err != nil {
+			return err
+		}
+	}
+	s.accountNumber = got
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/resolve"
 	"github.com/dcvaas/dcvaas/sqlstore"
@@ -42,6 +43,13 @@ type CA struct {
 	// CAAIdentities are the issuer domain names by which CAA records
 	// (RFC 8659 §4.2) name this CA, e.g. "letsencrypt.org".
 	CAAIdentities []string
+	// Accounts is how many accounts dcvaas registers with the CA (default
+	// 1); each domain is assigned one for good, and each account has its
+	// own new-order budget.
+	Accounts int
+	// Limits are the CA's rate limits, taken from Config.Budgets before
+	// every new order (cabudget.Default when nil).
+	Limits cabudget.Limits
 }
 
 // Well-known CAs. ZeroSSL requires EAB credentials from its dashboard;
@@ -74,6 +82,15 @@ type Store interface {
 
 	RecordValidationFailure(ctx context.Context, hostname, caName, domainID string) error
 	ValidationFailuresSince(ctx context.Context, hostname string, since time.Time) (int, time.Time, error)
+}
+
+// AccountStore keeps which of a CA's accounts each domain uses.
+type AccountStore interface {
+	// DomainACMEAccount returns the domain's account, dealing one of
+	// 1..accounts when it has none.
+	DomainACMEAccount(ctx context.Context, domainID, caName string, accounts int) (int, error)
+	// ReassignDomainACMEAccount deals the domain another of 1..accounts.
+	ReassignDomainACMEAccount(ctx context.Context, domainID, caName string, accounts int) (int, error)
 }
 
 // Publisher puts DNS-01 TXT values where the CA will look: under the
@@ -110,6 +127,9 @@ type Config struct {
 	// RenewBefore: a certificate is due when less than this remains
 	// (default: a third of its lifetime).
 	RenewBefore time.Duration
+	// Accounts, when set, assigns domains to accounts (*sqlstore.DB);
+	// without it every domain uses account 1.
+	Accounts AccountStore
 	// RenewDedup: a renewal finds the domain's certificate younger than
 	// this and not due, and takes it as its own work, done by an earlier
 	// run that crashed before recording success (default 10m; negative
@@ -133,6 +153,18 @@ type Config struct {
 	MaxFailedValidations int
 	// UserAgent is prepended to acmez's.
 	UserAgent string
+
+	// Budgets keeps the CAs' rate-limit budgets for the whole cluster
+	// (*sqlstore.DB); nil: no budgets are kept (the CA's refusal is then
+	// the only limit).
+	Budgets cabudget.Store
+	// FailoverAfter: when a CA's budget refills later than this, the
+	// next CA with budget issues instead (default 1h).
+	FailoverAfter time.Duration
+	// MaxFailedDays: a domain whose validations have failed for this long
+	// without a success is given up (default 7 days), before the CA pauses
+	// the account for it.
+	MaxFailedDays time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -178,6 +210,23 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UnavailableBackoff <= 0 {
 		c.UnavailableBackoff = time.Minute
+	}
+	if c.FailoverAfter <= 0 {
+		c.FailoverAfter = time.Hour
+	}
+	if c.MaxFailedDays <= 0 {
+		c.MaxFailedDays = 7 * 24 * time.Hour
+	}
+	for i, ca := range c.CAs {
+		if ca.Accounts <= 0 {
+			c.CAs[i].Accounts = 1
+		}
+		if ca.Limits == nil {
+			c.CAs[i].Limits = cabudget.Default(ca.Name)
+		}
+	}
+	if l := c.CAs[0].Limits[cabudget.FailedAuthz]; c.MaxFailedValidations <= 0 && !l.Unlimited() {
+		c.MaxFailedValidations = l.Count
 	}
 	if c.MaxFailedValidations <= 0 {
 		c.MaxFailedValidations = 5

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	acmeapi "github.com/mholt/acmez/v3/acme"
 )
@@ -77,6 +78,8 @@ type Result struct {
 	SerialNumber  string    `json:"serialNumber,omitempty"`
 	NotAfter      time.Time `json:"notAfter,omitzero"`
 	OrderURL      string    `json:"orderUrl,omitempty"`
+	// Account is which of dcvaas's accounts at the CA issued (1-based).
+	Account int `json:"account,omitempty"`
 	// Replaces is the ARI id (RFC 9773 §5) of the renewed certificate.
 	Replaces string `json:"replaces,omitempty"`
 	// ResumedOrder is set when a pending order of an earlier run was
@@ -89,7 +92,7 @@ type Result struct {
 // Skip is one CA passed over, and why.
 type Skip struct {
 	CA     string `json:"ca"`
-	Reason string `json:"reason"` // "backoff", "caa", or a failure: "rate limited", "unavailable", …
+	Reason string `json:"reason"` // "backoff", "caa", "budget", or a failure: "rate limited", "unavailable", …
 	Error  string `json:"error,omitempty"`
 	// Until is when the CA may be asked again, when it said.
 	Until time.Time `json:"until,omitzero"`
@@ -148,6 +151,7 @@ func (is *Issuer) Obtain(ctx context.Context, d *dcvaas.Domain, renewal bool) (*
 		cur = nil // a first issuance replaces nothing
 	}
 	var errs []string
+	var wait *cabudget.Wait // the soonest refill of the CAs whose budgets are empty
 	for i, ca := range cands {
 		var po *sqlstore.PendingOrder
 		if pending != nil && pending.CAName == ca.Name && pending.DirectoryURL == ca.Directory {
@@ -161,6 +165,19 @@ func (is *Issuer) Obtain(ctx context.Context, d *dcvaas.Domain, renewal bool) (*
 				res.Outcome = "renewed"
 			}
 			return res, nil
+		}
+		var w *cabudget.Wait
+		if errors.As(err, &w) {
+			if wait == nil || w.Until.Before(wait.Until) {
+				wait = w
+			}
+			if i == len(cands)-1 || !cabudget.FailOver(w, now, is.cfg.FailoverAfter) {
+				// Deferred to the refill: the soonest, when several
+				// CAs are empty.
+				return nil, waitError(wait)
+			}
+			skipped = append(skipped, is.budgetFailover(ctx, d, ca, w, cands[i+1]))
+			continue
 		}
 		f := classify(ctx, err, s.rec)
 		if f == failNone {
@@ -212,6 +229,17 @@ func (is *Issuer) failover(ctx context.Context, d *dcvaas.Domain, ca CA, f failu
 	return skip
 }
 
+// budgetFailover audits leaving ca, whose budget refills too late, for next.
+func (is *Issuer) budgetFailover(ctx context.Context, d *dcvaas.Domain, ca CA, w *cabudget.Wait, next CA) Skip {
+	details := map[string]any{"domainId": d.ID, "domainName": d.Name, "reason": "budget", "waitingFor": w.For,
+		"until": w.Until.UTC().Format(time.RFC3339), "to": next.Name}
+	if err := is.cfg.Store.AuditCAEvent(ctx, dcvaas.SystemActor(d.OrgID), "ca.failover", ca.Name, details); err != nil {
+		is.log.WarnContext(ctx, "cannot audit failover", "ca", ca.Name, "err", err)
+	}
+	is.log.InfoContext(ctx, "CA budget refills too late, moving on", "ca", ca.Name, "domain", d.Name, "waitingFor", w.For, "until", w.Until, "to", next.Name)
+	return Skip{CA: ca.Name, Reason: "budget", Error: w.Error(), Until: w.Until}
+}
+
 func earliest(skips []Skip) time.Time {
 	var t time.Time
 	for _, s := range skips {
@@ -239,6 +267,10 @@ func RetryAt(err error) (time.Time, bool) {
 	var e *Error
 	if errors.As(err, &e) && !e.RetryAt.IsZero() {
 		return e.RetryAt, true
+	}
+	var w *cabudget.Wait
+	if errors.As(err, &w) {
+		return w.Until, true
 	}
 	return time.Time{}, false
 }

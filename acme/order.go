@@ -23,11 +23,14 @@ type session struct {
 	rec    *recorder
 	client *acmeapi.Client
 	acct   acmeapi.Account
+	// accountNumber is which of dcvaas's accounts at the CA the domain
+	// uses (1-based).
+	accountNumber int
 }
 
 func (is *Issuer) newSession(ca CA) *session {
 	rec := &recorder{base: is.transport, now: is.now}
-	return &session{is: is, ca: ca, rec: rec, client: &acmeapi.Client{
+	return &session{is: is, ca: ca, rec: rec, accountNumber: 1, client: &acmeapi.Client{
 		Directory:   ca.Directory,
 		HTTPClient:  &http.Client{Transport: rec, Timeout: is.cfg.HTTPTimeout},
 		UserAgent:   is.cfg.UserAgent,
@@ -40,6 +43,9 @@ func (is *Issuer) newSession(ca CA) *session {
 // certificate: it resumes po when given (the domain's pending order at this
 // CA), else creates one. prev is the certificate a renewal replaces.
 func (s *session) obtain(ctx context.Context, d *dcvaas.Domain, po *sqlstore.PendingOrder, prev *dcvaas.Certificate) (*Result, error) {
+	if err := s.assignAccount(ctx, d); err != nil {
+		return nil, err
+	}
 	acct, err := s.account(ctx)
 	if err != nil {
 		return nil, err
@@ -66,7 +72,7 @@ func (s *session) obtain(ctx context.Context, d *dcvaas.Domain, po *sqlstore.Pen
 		return nil, err
 	}
 	return &Result{Outcome: "issued", CertificateID: c.ID, CAName: c.CAName, SerialNumber: c.SerialNumber,
-		NotAfter: c.NotAfter, OrderURL: c.OrderURL, Replaces: order.Replaces, ResumedOrder: resumed}, nil
+		NotAfter: c.NotAfter, OrderURL: c.OrderURL, Replaces: order.Replaces, ResumedOrder: resumed, Account: s.accountNumber}, nil
 }
 
 // errOrderGone: the pending order cannot be resumed and a new one is due.
@@ -139,6 +145,9 @@ func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.C
 	if req.Replaces, err = s.replaces(ctx, prev); err != nil {
 		return acmeapi.Order{}, nil, err
 	}
+	if err := s.takeBudget(ctx, req, false); err != nil {
+		return acmeapi.Order{}, nil, err
+	}
 	order, err := s.client.NewOrder(ctx, s.acct, req)
 	var p acmeapi.Problem
 	if errors.As(err, &p) && p.Type == acmeapi.ProblemTypeAccountDoesNotExist {
@@ -160,6 +169,11 @@ func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.C
 		s.is.log.InfoContext(ctx, "the CA refused the order naming the certificate it replaces; ordering without replaces",
 			"domain", d.Name, "problem", p.Type, "detail", p.Detail)
 		req.Replaces = ""
+		// Without the hint the order is an ordinary one, which the
+		// budgets must allow.
+		if err := s.takeBudget(ctx, req, true); err != nil {
+			return acmeapi.Order{}, nil, err
+		}
 		order, err = s.client.NewOrder(ctx, s.acct, req)
 	}
 	if err != nil {

@@ -121,7 +121,23 @@ func (s *server) getDomain(ctx context.Context, in *domainIDInput) (*domainGetOu
 	if err != nil {
 		return nil, err
 	}
-	return &domainGetOutput{Body: toDomain(d, latest)}, nil
+	out := toDomain(d, latest)
+	if as, ok := s.store.(domainAccountStore); ok {
+		// The domain was found in the caller's organization above.
+		if out.ACMEAccount, err = as.DomainACMEAccounts(ctx, d.ID); err != nil {
+			return nil, err
+		}
+		if len(out.ACMEAccount) == 0 {
+			out.ACMEAccount = nil
+		}
+	}
+	return &domainGetOutput{Body: out}, nil
+}
+
+// domainAccountStore tells which ACME account per CA a domain uses
+// (*sqlstore.DB).
+type domainAccountStore interface {
+	DomainACMEAccounts(ctx context.Context, domainID string) (map[string]int, error)
 }
 
 type queuedJobOutput struct {

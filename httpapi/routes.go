@@ -115,6 +115,12 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		"Re-queues a failed job with its attempts reset; 409 for a job that has not failed.", http.StatusNotFound, http.StatusConflict),
 		handle(s, s.retryJob))
 
+	// CA budgets
+	huma.Register(api, op(http.MethodGet, "/api/ca-budgets", "listCABudgets", "CA rate-limit budgets", "CA budgets", http.StatusOK,
+		"The new-order budget of every ACME account of every CA with an order limit, shared by the whole cluster: "+
+			"capacity, remaining tokens and the next refill. Admin tokens only (403 for read-only tokens).", http.StatusForbidden),
+		handle(s, s.listCABudgets))
+
 	// Organizations
 	huma.Register(api, op(http.MethodGet, "/api/organizations", "listOrganizations", "List organizations", "Organizations", http.StatusOK,
 		"The organizations the token's user belongs to, with the user's role in each."), handle(s, s.listOrganizations))

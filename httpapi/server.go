@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -74,6 +75,10 @@ type Deps struct {
 	// Metrics, when set, is served at GET /metrics (Prometheus text
 	// format, no token: it holds no secret and no per-organization data).
 	Metrics http.Handler
+	// Budgets and BudgetCAs serve GET /api/ca-budgets; nil Budgets
+	// answers it with 501.
+	Budgets   cabudget.Store
+	BudgetCAs []cabudget.CAConfig
 }
 
 // server holds the dependencies the handlers share.
@@ -97,6 +102,8 @@ type server struct {
 	heartbeat   time.Duration
 	sessions    *session.Manager
 	ui          http.Handler
+	budgets     cabudget.Store
+	budgetCAs   []cabudget.CAConfig
 
 	api     huma.API
 	touches touchThrottle
@@ -114,6 +121,8 @@ type server struct {
 func NewServer(deps Deps) http.Handler {
 	s := &server{
 		store:      deps.Store,
+		budgets:    deps.Budgets,
+		budgetCAs:  deps.BudgetCAs,
 		limiter:    deps.Limiter,
 		rateLimit:  deps.RateLimit,
 		verifyZone: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),

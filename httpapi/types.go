@@ -18,20 +18,23 @@ import (
 func page(limit, offset int) dcvaas.Page { return dcvaas.Page{Limit: limit, Offset: offset} }
 
 type domain struct {
-	ID              string      `json:"id"`
-	DomainName      string      `json:"domainName" example:"shop.example.com" doc:"Normalized: lowercase ASCII (punycode), no trailing dot."`
-	Status          string      `json:"status" enum:"pending_cname,issuing,active,failed"`
-	CNAMETarget     string      `json:"cnameTarget" doc:"Where the customer's _acme-challenge CNAME must point."`
-	CNAMERecord     cnameRecord `json:"cnameRecord" doc:"The one DNS record the customer creates, once."`
-	IncludeWildcard bool        `json:"includeWildcard" doc:"Certificates also cover *.domainName."`
-	KeyType         string      `json:"keyType" enum:"ec256,ec384,rsa2048,rsa4096"`
-	CNAMEStatus     string      `json:"cnameStatus" enum:"ok,missing" doc:"Whether the delegation CNAME is in place: missing until it is first found, and when the daily check of an active domain does not find it (lastError says what DNS holds instead; the next renewal fails until it is fixed)."`
-	LastError       string      `json:"lastError,omitempty"`
-	CreatedAt       time.Time   `json:"createdAt"`
-	UpdatedAt       time.Time   `json:"updatedAt"`
-	LastIssuedAt    *time.Time  `json:"lastIssuedAt,omitempty"`
-	ExpiresAt       *time.Time  `json:"expiresAt,omitempty" doc:"When the current certificate expires."`
-	LatestJob       *job        `json:"latestJob,omitempty" doc:"The domain's newest job."`
+	ID              string         `json:"id"`
+	DomainName      string         `json:"domainName" example:"shop.example.com" doc:"Normalized: lowercase ASCII (punycode), no trailing dot."`
+	Status          string         `json:"status" enum:"pending_cname,issuing,active,failed"`
+	CNAMETarget     string         `json:"cnameTarget" doc:"Where the customer's _acme-challenge CNAME must point."`
+	CNAMERecord     cnameRecord    `json:"cnameRecord" doc:"The one DNS record the customer creates, once."`
+	IncludeWildcard bool           `json:"includeWildcard" doc:"Certificates also cover *.domainName."`
+	KeyType         string         `json:"keyType" enum:"ec256,ec384,rsa2048,rsa4096"`
+	CNAMEStatus     string         `json:"cnameStatus" enum:"ok,missing" doc:"Whether the delegation CNAME is in place: missing until it is first found, and when the daily check of an active domain does not find it (lastError says what DNS holds instead; the next renewal fails until it is fixed)."`
+	LastError       string         `json:"lastError,omitempty"`
+	CreatedAt       time.Time      `json:"createdAt"`
+	UpdatedAt       time.Time      `json:"updatedAt"`
+	LastIssuedAt    *time.Time     `json:"lastIssuedAt,omitempty"`
+	ExpiresAt       *time.Time     `json:"expiresAt,omitempty" doc:"When the current certificate expires."`
+	LatestJob       *job           `json:"latestJob,omitempty" doc:"The domain's newest job."`
+	WaitingFor      string         `json:"waitingFor,omitempty" example:"letsencrypt orders budget" doc:"What the domain's issuance or renewal waits for: a CA's rate-limit budget that refills at until."`
+	Until           *time.Time     `json:"until,omitempty" doc:"When the budget named by waitingFor refills and the job runs again."`
+	ACMEAccount     map[string]int `json:"acmeAccount,omitempty" doc:"Which of dcvaas's accounts (1-based) each CA issues this domain's certificates through, assigned at its first order and kept for its renewals (GET /api/domains/{id} only)."`
 }
 
 type cnameRecord struct {
@@ -55,6 +58,8 @@ func toDomain(d *dcvaas.Domain, latest *dcvaas.Job) domain {
 		UpdatedAt:       d.UpdatedAt.UTC(),
 		LastIssuedAt:    utc(d.LastIssuedAt),
 		ExpiresAt:       utc(d.ExpiresAt),
+		WaitingFor:      d.WaitingFor,
+		Until:           utc(d.WaitUntil),
 	}
 	if latest != nil {
 		j := toJob(latest)
@@ -84,6 +89,8 @@ type job struct {
 	RunAt       time.Time       `json:"runAt"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	UpdatedAt   time.Time       `json:"updatedAt"`
+	WaitingFor  string          `json:"waitingFor,omitempty" example:"letsencrypt orders budget" doc:"A queued job deferred until a CA's rate-limit budget refills: which budget. Waiting uses no attempt."`
+	Until       *time.Time      `json:"until,omitempty" doc:"When the budget named by waitingFor refills; the job runs then."`
 }
 
 func toJob(j *dcvaas.Job) job {
@@ -99,6 +106,8 @@ func toJob(j *dcvaas.Job) job {
 		RunAt:       j.RunAt.UTC(),
 		CreatedAt:   j.CreatedAt.UTC(),
 		UpdatedAt:   j.UpdatedAt.UTC(),
+		WaitingFor:  j.WaitingFor,
+		Until:       utc(j.WaitUntil),
 	}
 }
 

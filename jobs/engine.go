@@ -186,7 +186,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.client, err = river.NewClient(driver, &river.Config{
 		ID:                clientID(cfg.NodeID, time.Now()), // reclaim.go
-		Logger:            riverLog(cfg.Logger), // riverlog.go
+		Logger:            riverLog(cfg.Logger),             // riverlog.go
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:           workers,
 		FetchCooldown:     cfg.FetchCooldown,

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/riverqueue/river"
 )
 
@@ -27,6 +29,10 @@ const (
 	// kindRequeue: cut short by shutdown; runs again at the next start
 	// without using an attempt.
 	kindRequeue
+	// kindWait: deferred until a CA's budget refills (retryAt), saying
+	// what it waits for (waitFor) on the job and the domain. No attempt
+	// is used: nothing failed.
+	kindWait
 )
 
 // outcome is what a handler reports. msg must be safe to show customers:
@@ -46,12 +52,14 @@ type outcome struct {
 	// sense (a CA's Retry-After, every CA backing off): the next attempt
 	// waits at least until then (retryDelay).
 	retryAt time.Time
+	// waitFor names the budget a kindWait waits for.
+	waitFor string
 }
 
 // touchesDomain says whether recording the outcome may change the domain,
 // which must then be locked first.
 func (o outcome) touchesDomain() bool {
-	return o.apply != nil || o.kind == kindRecheck || o.kind == kindRetry || o.kind == kindFail
+	return o.apply != nil || o.kind == kindRecheck || o.kind == kindRetry || o.kind == kindFail || o.kind == kindWait
 }
 
 func succeed(result any) outcome { return outcome{kind: kindSucceed, result: result} }
@@ -60,6 +68,11 @@ func succeed(result any) outcome { return outcome{kind: kindSucceed, result: res
 // show: a *dcvaas.Error's message, "internal error" for anything else.
 // EINVALID errors cannot get better by waiting and fail at once.
 func (e *Engine) retryErr(ctx context.Context, r *run, err error) outcome {
+	var w *cabudget.Wait
+	if errors.As(err, &w) {
+		e.log.InfoContext(ctx, "job waits for a CA budget", "jobId", r.job.ID, "type", r.job.Type, "waitingFor", w.For, "until", w.Until)
+		return outcome{kind: kindWait, msg: w.Error(), waitFor: w.For, retryAt: w.Until}
+	}
 	e.log.WarnContext(ctx, "job attempt failed", "jobId", r.job.ID, "type", r.job.Type, "err", err)
 	kind := kindRetry
 	if dcvaas.ErrorCode(err) == dcvaas.EINVALID {
@@ -75,8 +88,16 @@ func (e *Engine) record(ctx context.Context, tx *sql.Tx, r *run, out outcome) er
 	j, d := r.job, r.domain
 	now := e.now().UTC()
 	base := map[string]any{"type": j.Type, "domainId": j.DomainID, "attempt": j.Attempts}
-	if out.kind == kindRecheck || out.kind == kindRequeue {
+	if out.kind == kindRecheck || out.kind == kindRequeue || out.kind == kindWait {
 		out.free = true
+	}
+	// Waiting is over whatever else happened; a new wait is set below.
+	j.WaitingFor, j.WaitUntil = "", nil
+	if out.kind != kindWait && out.touchesDomain() && d.WaitingFor != "" && (j.Type == dcvaas.JobStartIssuance || j.Type == dcvaas.JobRenewal) {
+		d.WaitingFor, d.WaitUntil = "", nil
+		if err := e.db.SaveDomainState(ctx, tx, d, "", nil); err != nil {
+			return err
+		}
 	}
 	if out.free && r.attempt > 0 {
 		// Give back the attempt this run took when it started.
@@ -114,6 +135,23 @@ func (e *Engine) record(ctx context.Context, tx *sql.Tx, r *run, out outcome) er
 		}
 		if out.kind == kindRecheck {
 			if err := e.setDomainError(ctx, tx, d, out.msg); err != nil {
+				return err
+			}
+		}
+
+	case kindWait:
+		until := out.retryAt.UTC()
+		j.WaitingFor, j.WaitUntil = out.waitFor, &until
+		details := map[string]any{"waitingFor": out.waitFor, "until": until.Format(time.RFC3339)}
+		for k, v := range base {
+			details[k] = v
+		}
+		if err := e.reschedule(ctx, tx, r, r.ref, max(until.Sub(now), 0), out.msg, details, "waiting", now); err != nil {
+			return err
+		}
+		if d.DeletedAt == nil {
+			d.WaitingFor, d.WaitUntil, d.LastError = out.waitFor, &until, out.msg
+			if err := e.db.SaveDomainState(ctx, tx, d, "", nil); err != nil {
 				return err
 			}
 		}

@@ -71,3 +71,55 @@ func (db *DB) SetACMEAccountURL(ctx context.Context, caName, directoryURL, accou
 	}
 	return nil
 }
+
+// DomainACMEAccount returns the account (1-based, at most accounts) of
+// the CA that the domain uses. A domain without one is dealt the next
+// account in turn, so that accounts fill evenly; the first assignment
+// stays, whichever node makes it.
+func (db *DB) DomainACMEAccount(ctx context.Context, domainID, caName string, accounts int) (int, error) {
+	var n int
+	err := db.write.QueryRowContext(ctx, `SELECT account FROM domain_acme_accounts WHERE domain_id = $1 AND ca_name = $2`, domainID, caName).Scan(&n)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return n, err
+	}
+	var next int64
+	if err := db.write.QueryRowContext(ctx, `INSERT INTO acme_account_cursor (ca_name, next) VALUES ($1, 0)
+		ON CONFLICT (ca_name) DO UPDATE SET next = acme_account_cursor.next + 1 RETURNING next`, caName).Scan(&next); err != nil {
+		return 0, err
+	}
+	want := 1 + int(next%int64(max(accounts, 1)))
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO domain_acme_accounts (domain_id, ca_name, account, created_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (domain_id, ca_name) DO NOTHING`, domainID, caName, want, micros(db.now())); err != nil {
+		return 0, err
+	}
+	err = db.write.QueryRowContext(ctx, `SELECT account FROM domain_acme_accounts WHERE domain_id = $1 AND ca_name = $2`, domainID, caName).Scan(&n)
+	return n, err
+}
+
+// ReassignDomainACMEAccount deals the domain another account of the CA,
+// for when its own was deactivated.
+func (db *DB) ReassignDomainACMEAccount(ctx context.Context, domainID, caName string, accounts int) (int, error) {
+	if _, err := db.write.ExecContext(ctx, `DELETE FROM domain_acme_accounts WHERE domain_id = $1 AND ca_name = $2`, domainID, caName); err != nil {
+		return 0, err
+	}
+	return db.DomainACMEAccount(ctx, domainID, caName, accounts)
+}
+
+// DomainACMEAccounts returns the domain's account per CA name.
+func (db *DB) DomainACMEAccounts(ctx context.Context, domainID string) (map[string]int, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT ca_name, account FROM domain_acme_accounts WHERE domain_id = $1`, domainID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var ca string
+		var n int
+		if err := rows.Scan(&ca, &n); err != nil {
+			return nil, err
+		}
+		out[ca] = n
+	}
+	return out, rows.Err()
+}

@@ -49,7 +49,7 @@ func (db *DB) SaveCertificate(ctx context.Context, actor dcvaas.Actor, c *dcvaas
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE domains SET status = $1, last_error = '', last_issued_at = $2,
-			expires_at = $3, updated_at = $2 WHERE id = $4`,
+			expires_at = $3, updated_at = $2, waiting_for = '', wait_until = NULL WHERE id = $4`,
 			string(dcvaas.DomainActive), micros(now), micros(c.NotAfter), d.ID); err != nil {
 			return err
 		}

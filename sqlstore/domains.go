@@ -12,18 +12,24 @@ import (
 	"github.com/dcvaas/dcvaas"
 )
 
-const domainColumns = `id, org_id, domain_name, cname_target, status, last_error, include_wildcard, key_type,
+// domainInsertColumns are the columns a new domain's row is written with;
+// domainColumns are the ones read back.
+const (
+	domainInsertColumns = `id, org_id, domain_name, cname_target, status, last_error, include_wildcard, key_type,
 	created_at, updated_at, last_issued_at, expires_at, deleted_at, cname_status`
+	domainColumns = domainInsertColumns + `, waiting_for, wait_until`
+)
 
 func scanDomain(row interface{ Scan(...any) error }) (*dcvaas.Domain, error) {
 	var d dcvaas.Domain
 	var status, cname string
 	var created, updated int64
-	var issued, expires, deleted sql.NullInt64
+	var issued, expires, deleted, waitUntil sql.NullInt64
 	if err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.CNAMETarget, &status, &d.LastError, &d.IncludeWildcard, &d.KeyType,
-		&created, &updated, &issued, &expires, &deleted, &cname); err != nil {
+		&created, &updated, &issued, &expires, &deleted, &cname, &d.WaitingFor, &waitUntil); err != nil {
 		return nil, err
 	}
+	d.WaitUntil = fromNullMicros(waitUntil)
 	d.Status, d.CNAMEStatus = dcvaas.DomainStatus(status), dcvaas.CNAMEStatus(cname)
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
 	d.LastIssuedAt, d.ExpiresAt, d.DeletedAt = fromNullMicros(issued), fromNullMicros(expires), fromNullMicros(deleted)
@@ -41,7 +47,7 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 			return err
 		}
 		var w writes
-		w.add(`INSERT INTO domains (`+domainColumns+`)
+		w.add(`INSERT INTO domains (`+domainInsertColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 'ok')`,
 			d.ID, d.OrgID, d.Name, d.CNAMETarget, string(d.Status), "", d.IncludeWildcard, d.KeyType, micros(now), micros(now))
 		w.audit(auditEntry{actor, "domain.created", "domain", d.ID, map[string]any{
@@ -241,6 +247,7 @@ func wrongState(d *dcvaas.Domain, jt dcvaas.JobType, allowed []dcvaas.DomainStat
 	}
 	return fmt.Sprintf("domain is %s; %s needs it to be %s", d.Status, jt, joinStatuses(allowed))
 }
+
 // addScope keeps the domains a token scope allows, with the meaning of
 // dcvaas.TokenScope.Allows: ids, exact names, and "*.suffix" for every
 // name under suffix. An empty scope allows nothing.

@@ -10,17 +10,24 @@ import (
 	"github.com/dcvaas/dcvaas"
 )
 
-const jobColumns = `id, org_id, domain_id, type, status, attempts, max_attempts, result, last_error, run_at, created_at, updated_at`
+// jobInsertColumns are the columns a new job's row is written with; the
+// rest have defaults. jobColumns are the ones read back.
+const (
+	jobInsertColumns = `id, org_id, domain_id, type, status, attempts, max_attempts, result, last_error, run_at, created_at, updated_at`
+	jobColumns       = jobInsertColumns + `, waiting_for, wait_until`
+)
 
 func scanJob(row interface{ Scan(...any) error }) (*dcvaas.Job, error) {
 	var j dcvaas.Job
 	var typ, status string
 	var result sql.NullString
 	var runAt, created, updated int64
+	var waitUntil sql.NullInt64
 	if err := row.Scan(&j.ID, &j.OrgID, &j.DomainID, &typ, &status, &j.Attempts, &j.MaxAttempts, &result, &j.LastError,
-		&runAt, &created, &updated); err != nil {
+		&runAt, &created, &updated, &j.WaitingFor, &waitUntil); err != nil {
 		return nil, err
 	}
+	j.WaitUntil = fromNullMicros(waitUntil)
 	j.Type, j.Status = dcvaas.JobType(typ), dcvaas.JobStatus(status)
 	if result.Valid {
 		j.Result = []byte(result.String)
@@ -50,7 +57,7 @@ func (db *DB) insertJob(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, dom
 			return nil, err
 		}
 	}
-	w.add(`INSERT INTO jobs (`+jobColumns+`, queue_job_id)
+	w.add(`INSERT INTO jobs (`+jobInsertColumns+`, queue_job_id)
 		VALUES ($1, $2, $3, $4, $5, 0, $6, NULL, '', $7, $7, $7, $8)`,
 		j.ID, j.OrgID, j.DomainID, string(j.Type), string(j.Status), j.MaxAttempts, micros(now), nullQueueID(queueID))
 	w.audit(auditEntry{actor, "job.queued", "job", j.ID, map[string]any{"type": j.Type, "domainId": domainID}})

@@ -74,11 +74,11 @@ func (db *DB) SaveJob(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, queueJobID
 		result = sql.NullString{String: string(j.Result), Valid: true}
 	}
 	query := `UPDATE jobs SET status = $1, attempts = $2, max_attempts = $3, result = $4,
-		last_error = $5, run_at = $6, updated_at = $7, queue_job_id = $8 WHERE id = $9`
+		last_error = $5, run_at = $6, updated_at = $7, queue_job_id = $8, waiting_for = $10, wait_until = $11 WHERE id = $9`
 	args := []any{string(j.Status), j.Attempts, j.MaxAttempts, result, j.LastError, micros(j.RunAt), micros(j.UpdatedAt),
-		nullQueueID(queueJobID), j.ID}
+		nullQueueID(queueJobID), j.ID, j.WaitingFor, nullMicros(j.WaitUntil)}
 	if lease != nil {
-		query += ` AND status = 'running' AND queue_job_id = $10 AND attempts = $11`
+		query += ` AND status = 'running' AND queue_job_id = $12 AND attempts = $13`
 		args = append(args, lease.QueueJobID, lease.Attempt)
 	}
 	res, err := tx.ExecContext(ctx, query, args...)
@@ -104,12 +104,12 @@ func (db *DB) AuditJob(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, action st
 
 func nullQueueID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
-// SaveDomainState writes d's status and last error, sets d.UpdatedAt, and
+// SaveDomainState writes d's status, last error and wait, sets d.UpdatedAt, and
 // writes the audit entry action (none when empty), inside tx.
 func (db *DB) SaveDomainState(ctx context.Context, tx *sql.Tx, d *dcvaas.Domain, action string, details map[string]any) error {
 	d.UpdatedAt = db.now().UTC()
-	if _, err := tx.ExecContext(ctx, `UPDATE domains SET status = $1, last_error = $2, updated_at = $3 WHERE id = $4`,
-		string(d.Status), d.LastError, micros(d.UpdatedAt), d.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE domains SET status = $1, last_error = $2, updated_at = $3, waiting_for = $5, wait_until = $6 WHERE id = $4`,
+		string(d.Status), d.LastError, micros(d.UpdatedAt), d.ID, d.WaitingFor, nullMicros(d.WaitUntil)); err != nil {
 		return err
 	}
 	if action == "" {

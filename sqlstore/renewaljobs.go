@@ -116,7 +116,7 @@ func (db *DB) InsertRenewalJobs(ctx context.Context, tx *sql.Tx, reqs []RenewalR
 		for i, j := range jobs {
 			ids[i], orgs[i], domains[i], runAt[i], maxAttempts[i], created[i] = j.ID, j.OrgID, j.DomainID, micros(j.RunAt), int64(j.MaxAttempts), micros(j.CreatedAt)
 		}
-		if err := collect(tx.QueryContext(ctx, `INSERT INTO jobs (`+jobColumns+`, queue_job_id)
+		if err := collect(tx.QueryContext(ctx, `INSERT INTO jobs (`+jobInsertColumns+`, queue_job_id)
 			SELECT v.id, v.org_id, v.domain_id, 'renewal', 'queued', 0, v.max_attempts, NULL, '', v.run_at, v.created, v.created, v.queue_job_id
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
 				AS v(id, org_id, domain_id, run_at, max_attempts, created, queue_job_id)
@@ -132,7 +132,7 @@ func (db *DB) InsertRenewalJobs(ctx context.Context, tx *sql.Tx, reqs []RenewalR
 			for i, j := range chunk {
 				args = append(args, j.ID, j.OrgID, j.DomainID, j.MaxAttempts, micros(j.RunAt), micros(j.CreatedAt), micros(j.CreatedAt), queueIDs[start+i])
 			}
-			if err := collect(tx.QueryContext(ctx, `INSERT INTO jobs (`+jobColumns+`, queue_job_id) VALUES `+
+			if err := collect(tx.QueryContext(ctx, `INSERT INTO jobs (`+jobInsertColumns+`, queue_job_id) VALUES `+
 				valueRows(len(chunk), "(?, ?, ?, 'renewal', 'queued', 0, ?, NULL, '', ?, ?, ?, ?)")+
 				` ON CONFLICT DO NOTHING RETURNING id`, args...)); err != nil {
 				return nil, err

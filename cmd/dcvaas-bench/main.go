@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/dcvaas-bench api [-duration 5s] [-clients 32] [-write docs/benchmarks.md]
 //	go run ./cmd/dcvaas-bench dns [-duration 10s] [-clients 16] [-write docs/benchmarks.md]
+//	go run ./cmd/dcvaas-bench ca-sim [-per-day 50000] [-days 200] [-write docs/benchmarks.md]
 //
 // PostgreSQL is measured too when DCVAAS_TEST_POSTGRES_URL is set.
 package main
@@ -18,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dcvaas-bench api|dns [flags]")
+		fmt.Fprintln(os.Stderr, "usage: dcvaas-bench api|dns|ca-sim [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -27,6 +28,8 @@ func main() {
 		err = apiBench(context.Background(), os.Args[2:])
 	case "dns":
 		err = dnsBench(context.Background(), os.Args[2:])
+	case "ca-sim":
+		err = caSim(context.Background(), os.Args[2:]) // casim.go
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}

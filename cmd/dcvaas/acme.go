@@ -21,6 +21,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/dnsserver"
 	"github.com/dcvaas/dcvaas/propagate"
@@ -39,7 +40,9 @@ var acmeSettings = []setting{
 	{"dns-ns", "DCVAAS_DNS_NS", "", "comma-separated nameservers of the verify zone, as its NS records, each name or name=ip[,ip] (required for names inside the zone); default ns1.<verify zone> at the DNS address's IP", groupDNS},
 	{"dns-rrl", "DCVAAS_DNS_RRL", "200", "DNS responses per second over UDP to one client network (/24 IPv4, /56 IPv6); past it every second answer is truncated, the others dropped; 0 turns rate limiting off", groupDNS},
 	{"dns-soa-email", "DCVAAS_DNS_SOA_EMAIL", "", "contact of the verify zone's SOA record (default hostmaster.<verify zone>)", groupDNS},
-	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES}", groupACME},
+	{"acme-cas", "DCVAAS_ACME_CAS", "letsencrypt,zerossl", "comma-separated ACME CAs, tried in order; each NAME reads DCVAAS_ACME_<NAME>_{DIRECTORY,EAB_KID,EAB_HMAC,PROFILE,CAA_IDENTITIES,LIMITS,ACCOUNTS}", groupACME},
+	{"failover-after", "DCVAAS_FAILOVER_AFTER", "1h", "when a CA's rate-limit budget refills later than this, the next CA with budget issues instead", groupACME},
+	{"max-failed-days", "DCVAAS_MAX_FAILED_DAYS", "7", "days of failing validations (without a certificate) after which a domain is given up, before the CA pauses it", groupACME},
 	{"acme-email", "DCVAAS_ACME_EMAIL", "", "contact address of the ACME accounts (CAs send expiry and policy notices)", groupACME},
 	{"acme-ca-bundle", "DCVAAS_ACME_CA_BUNDLE", "", "PEM file of extra root certificates trusted for the ACME servers' HTTPS (private CAs, tests)", groupACME},
 	{"staging", "DCVAAS_ACME_STAGING", "false", "use Let's Encrypt's staging directory for the letsencrypt CA (untrusted test certificates)", groupACME},
@@ -95,8 +98,11 @@ type acmeConfig struct {
 	CABundle    []byte
 	Staging     bool
 	RenewBefore time.Duration // 0: a third of the lifetime
-	Publisher   string
-	Cloudflare  cloudflareConfig
+	// FailoverAfter and MaxFailedDays: cabudget waits and give-ups.
+	FailoverAfter time.Duration
+	MaxFailedDays int
+	Publisher     string
+	Cloudflare    cloudflareConfig
 	// Warnings are logged at start: settings that work but may surprise.
 	Warnings []string
 }
@@ -164,6 +170,13 @@ func parseACME(get, getenv func(string) string, zone string, bad func(env, forma
 		if c.RenewBefore, err = time.ParseDuration(v); err != nil || c.RenewBefore < 0 {
 			bad("DCVAAS_RENEW_BEFORE", "want a duration like 720h (or 0 for a third of the lifetime), got %q", v)
 		}
+	}
+
+	if c.FailoverAfter, err = time.ParseDuration(get("DCVAAS_FAILOVER_AFTER")); err != nil || c.FailoverAfter < time.Second {
+		bad("DCVAAS_FAILOVER_AFTER", "want a duration of at least 1s, like 1h, got %q", get("DCVAAS_FAILOVER_AFTER"))
+	}
+	if c.MaxFailedDays, err = strconv.Atoi(get("DCVAAS_MAX_FAILED_DAYS")); err != nil || c.MaxFailedDays < 1 || c.MaxFailedDays > 365 {
+		bad("DCVAAS_MAX_FAILED_DAYS", "want a whole number of days from 1 to 365, got %q", get("DCVAAS_MAX_FAILED_DAYS"))
 	}
 
 	switch c.Publisher = strings.ToLower(get("DCVAAS_CHALLENGE_PUBLISHER")); c.Publisher {
@@ -253,6 +266,23 @@ func parseCAs(list string, getenv func(string) string, staging bool, bad func(en
 				ca.CAAIdentities = append(ca.CAAIdentities, strings.TrimSuffix(id, "."))
 			}
 		}
+		ca.Accounts = 1
+		if v, set := getenvSet(getenv, prefix+"ACCOUNTS"); set {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				bad(prefix+"ACCOUNTS", "want a number of accounts from 1 to 1000, got %q", v)
+			}
+			ca.Accounts = n
+		}
+		if v, set := getenvSet(getenv, prefix+"LIMITS"); set {
+			lim, err := cabudget.Parse(v)
+			if err != nil {
+				bad(prefix+"LIMITS", "%v (want e.g. orders=300/3h,per-domain=50/168h,duplicate=5/168h,failed-authz=5/1h, or none)", err)
+			}
+			ca.Limits = lim
+		} else {
+			ca.Limits = cabudget.Default(name)
+		}
 		// ZeroSSL refuses accounts without EAB. In the default list that is
 		// a CA nobody configured: leave it out and say so; named on
 		// purpose, it is a mistake to fix before start.
@@ -267,6 +297,23 @@ func parseCAs(list string, getenv func(string) string, staging bool, bad func(en
 		out = append(out, ca)
 	}
 	return out
+}
+
+// budgetCAs are the configured CAs as the budget overview (API and
+// metrics) shows them.
+func budgetCAs(cfg *Config) []cabudget.CAConfig {
+	var out []cabudget.CAConfig
+	for _, ca := range cfg.ACME.CAs {
+		out = append(out, cabudget.CAConfig{Name: ca.Name, Limits: ca.Limits, Accounts: ca.Accounts})
+	}
+	return out
+}
+
+// getenvSet reads an environment variable and whether it is set at all;
+// getenv cannot tell empty from unset, so an empty value counts as unset.
+func getenvSet(getenv func(string) string, k string) (string, bool) {
+	v := strings.TrimSpace(getenv(k))
+	return v, v != ""
 }
 
 func splitList(s string) []string {
@@ -320,14 +367,18 @@ func newIssuer(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, log *slog.Logger
 		// jobIssuer knows which renewal a certificate belongs to; the
 		// issuer's own guess (any certificate younger than 10 minutes)
 		// would turn a customer's "renew now" into a no-op.
-		RenewDedup: -1,
+		RenewDedup:    -1,
+		Budgets:       db,
+		Accounts:      db,
+		FailoverAfter: cfg.ACME.FailoverAfter,
+		MaxFailedDays: time.Duration(cfg.ACME.MaxFailedDays) * 24 * time.Hour,
 	})
 	if err != nil {
 		return nil, err
 	}
 	var names []string
 	for _, ca := range cfg.ACME.CAs {
-		names = append(names, ca.Name+"="+ca.Directory)
+		names = append(names, ca.Name+"="+ca.Directory+" limits="+ca.Limits.String())
 	}
 	log.Info("acme issuer ready", "cas", strings.Join(names, " "), "publisher", cfg.ACME.Publisher)
 	return &jobIssuer{is: is, db: db}, nil

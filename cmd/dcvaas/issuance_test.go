@@ -34,6 +34,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
 	"github.com/dcvaas/dcvaas/acme/acmetest"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/dnsserver"
 	"github.com/dcvaas/dcvaas/provider/providertest"
 	"github.com/dcvaas/dcvaas/sqlstore"
@@ -666,6 +667,16 @@ func TestACMEConfigDefaults(t *testing.T) {
 		!a.Staging || a.RenewBefore != 720*time.Hour || !slices.Equal(a.NS, []string{"a.ns.example.com", "b.ns.example.com"}) || a.Email != "ops@example.com" {
 		t.Fatalf("configured: %+v", a)
 	}
+	// Budgets: Let's Encrypt's published limits unless set; none for others.
+	if a.CAs[0].Limits.String() != cabudget.LetsEncrypt.String() || len(a.CAs[1].Limits) != 0 ||
+		a.FailoverAfter != time.Hour || a.MaxFailedDays != 7 {
+		t.Fatalf("budget defaults: %s / %s, failover %s, %d days", a.CAs[0].Limits, a.CAs[1].Limits, a.FailoverAfter, a.MaxFailedDays)
+	}
+	cfg, err = parseACMEConfig(t, map[string]string{"DCVAAS_ACME_ZEROSSL_EAB_KID": "kid", "DCVAAS_ACME_ZEROSSL_EAB_HMAC": "c2VjcmV0",
+		"DCVAAS_ACME_ZEROSSL_LIMITS": "orders=2/10s", "DCVAAS_ACME_LETSENCRYPT_LIMITS": "none", "DCVAAS_FAILOVER_AFTER": "5m"})
+	if err != nil || len(cfg.ACME.CAs[0].Limits) != 0 || cfg.ACME.CAs[1].Limits.String() != "orders=2/10s" || cfg.ACME.FailoverAfter != 5*time.Minute {
+		t.Fatalf("configured budgets: %+v %v", cfg.ACME, err)
+	}
 	cfg, err = parseACMEConfig(t, map[string]string{"DCVAAS_ACME_STAGING": "true", "DCVAAS_ACME_CAS": "letsencrypt"}, "--staging=false")
 	if err != nil || cfg.ACME.Staging || cfg.ACME.CAs[0].Directory != acme.LetsEncrypt.Directory {
 		t.Fatalf("--staging=false: %+v %v", cfg.ACME, err)
@@ -709,6 +720,10 @@ func TestACMEConfigErrorsNameTheVariable(t *testing.T) {
 		"DCVAAS_ACME_CA_BUNDLE":             {"DCVAAS_ACME_CA_BUNDLE": "/nonexistent/roots.pem"},
 		"DCVAAS_ACME_STAGING":               {"DCVAAS_ACME_STAGING": "perhaps"},
 		"DCVAAS_RENEW_BEFORE":               {"DCVAAS_RENEW_BEFORE": "-5h"},
+		"DCVAAS_ACME_LETSENCRYPT_LIMITS":    {"DCVAAS_ACME_CAS": "letsencrypt", "DCVAAS_ACME_LETSENCRYPT_LIMITS": "orders=300"},
+		"DCVAAS_FAILOVER_AFTER":             {"DCVAAS_FAILOVER_AFTER": "soon"},
+		"DCVAAS_ACME_LETSENCRYPT_ACCOUNTS":  {"DCVAAS_ACME_CAS": "letsencrypt", "DCVAAS_ACME_LETSENCRYPT_ACCOUNTS": "0"},
+		"DCVAAS_MAX_FAILED_DAYS":            {"DCVAAS_MAX_FAILED_DAYS": "0"},
 		"DCVAAS_CHALLENGE_PUBLISHER":        {"DCVAAS_CHALLENGE_PUBLISHER": "route53"},
 		"DCVAAS_CLOUDFLARE_API_TOKEN":       {"DCVAAS_CHALLENGE_PUBLISHER": "cloudflare", "DCVAAS_CLOUDFLARE_ZONE_ID": "z"},
 		"DCVAAS_CLOUDFLARE_ZONE_ID":         {"DCVAAS_CHALLENGE_PUBLISHER": "cloudflare", "DCVAAS_CLOUDFLARE_API_TOKEN": "t"},

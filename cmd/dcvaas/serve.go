@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/sqlstore"
@@ -47,6 +48,10 @@ func serve(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(str
 func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr string)) error {
 	cfg, db, kr, log := a.cfg, a.db, a.kr, a.log
 	cfg.Metrics = newMetrics(db, log) // metrics.go
+	budgetCAs := budgetCAs(cfg)       // acme.go
+	cfg.Metrics.WatchBudgets(func(ctx context.Context) ([]cabudget.State, error) {
+		return cabudget.Overview(ctx, db, budgetCAs)
+	}, time.Now, log)
 	stopMetrics, err := serveMetrics(cfg, log)
 	if err != nil {
 		return err
@@ -101,6 +106,8 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		Metrics:     metricsOnAPI(cfg),
 		Sessions:    sessions,
 		UI:          dashboard,
+		Budgets:     db,
+		BudgetCAs:   budgetCAs,
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),
