@@ -75,11 +75,11 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// Flush keeps streaming responses streaming.
+// Flush keeps streaming responses streaming. It goes through
+// ResponseController, which unwraps writers (like the metrics' recorder)
+// that implement Unwrap but not Flush themselves.
 func (w *statusRecorder) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the connection.
