@@ -80,6 +80,10 @@ type Config struct {
 	DNSSECKeys func(ctx context.Context) ([]*dnssec.Key, error)
 }
 
+// DefaultApexTTL is the TTL of the apex's SOA, NS and DNSKEY RRsets unless
+// Config.ApexTTL says otherwise.
+const DefaultApexTTL = 300 * time.Second
+
 // maxNegativeTTL is the cap on the SOA minimum the issue asks for.
 const maxNegativeTTL = 30 * time.Second
 
@@ -125,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.TTL = 5 * time.Second
 	}
 	if cfg.ApexTTL <= 0 {
-		cfg.ApexTTL = 300 * time.Second
+		cfg.ApexTTL = DefaultApexTTL
 	}
 	if cfg.NegativeTTL <= 0 || cfg.NegativeTTL > maxNegativeTTL {
 		cfg.NegativeTTL = maxNegativeTTL

@@ -26,7 +26,8 @@ func fromMicrosOrZero(v int64) time.Time {
 	return fromMicros(v)
 }
 
-// DNSSECKeys returns the zone's keys, oldest first; none when the zone has
+// DNSSECKeys returns the zone's keys, oldest first (a KSK before the ZSK
+// created with it); none when the zone has
 // never been signed.
 func (db *DB) DNSSECKeys(ctx context.Context, zone string) ([]dcvaas.DNSSECKey, error) {
 	return dnssecKeys(ctx, db.write.QueryContext, zone)
@@ -35,7 +36,7 @@ func (db *DB) DNSSECKeys(ctx context.Context, zone string) ([]dcvaas.DNSSECKey, 
 func dnssecKeys(ctx context.Context, query queryFunc, zone string) ([]dcvaas.DNSSECKey, error) {
 	rows, err := query(ctx, `SELECT id, zone, flags, key_tag, public_key, private_key_enc,
 		published_at, active_at, retired_at, removed_at, created_at
-		FROM dnssec_keys WHERE zone = $1 ORDER BY created_at, id`, zone)
+		FROM dnssec_keys WHERE zone = $1 ORDER BY created_at, flags DESC, id`, zone)
 	if err != nil {
 		return nil, err
 	}
