@@ -2,11 +2,11 @@ package dnsserver_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
