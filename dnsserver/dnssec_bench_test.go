@@ -29,8 +29,10 @@ type packWriter struct {
 	bytes int
 }
 
-func (w *packWriter) LocalAddr() net.Addr  { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
-func (w *packWriter) RemoteAddr() net.Addr { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 5353} }
+func (w *packWriter) LocalAddr() net.Addr { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (w *packWriter) RemoteAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 5353}
+}
 func (w *packWriter) WriteMsg(m *dns.Msg) error {
 	out, err := m.PackBuffer(w.buf)
 	w.bytes += len(out)
