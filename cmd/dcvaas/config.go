@@ -203,6 +203,10 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	c.Connections = parseConnections(get, bad)
 	c.Jobs = parseJobs(get, bad)
 	c.ACME = parseACME(get, getenv, zone, bad)
+	if c.DNSSEC && c.ACME.Publisher != publisherBuiltin {
+		c.ACME.Warnings = append(c.ACME.Warnings, "DCVAAS_DNSSEC signs the built-in DNS server's answers; with DCVAAS_CHALLENGE_PUBLISHER="+
+			c.ACME.Publisher+" that server does not run: turn DNSSEC on at the DNS provider instead")
+	}
 	c.Renewal = parseRenewal(get, bad)
 	c.Events = parseEvents(get, bad)
 	return c, errors.Join(errs...)
