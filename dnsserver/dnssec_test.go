@@ -353,3 +353,79 @@ func TestDNSSECRolloverServed(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes of one database sign with the same keys: whichever node a
+// resolver asks, the DNSKEY RRset is the same and every answer validates
+// with it; a rollover made through either reaches the other through its
+// key reload.
+func TestDNSSECNodesAgree(t *testing.T) {
+	dnsserver.SetKeyReload(t, 100*time.Millisecond)
+	for _, dialect := range storetest.Dialects(t) {
+		t.Run(string(dialect), func(t *testing.T) {
+			ctx := context.Background()
+			url := storetest.URL(t, dialect)
+			key := make([]byte, crypt.KeySize)
+			rand.Read(key)
+			kr, _ := crypt.NewKeyring(key)
+			var addrs []string
+			var dbs []*sqlstore.DB
+			for range 2 {
+				db := storetest.Open(t, url)
+				keys, err := dnssec.Ensure(ctx, db, kr, zone, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := dnsserver.New(dnsserver.Config{Zone: zone, Store: db,
+					DNSSEC:     dnssec.NewSigner(zone, dnsserver.DefaultApexTTL, keys),
+					DNSSECKeys: func(ctx context.Context) ([]*dnssec.Key, error) { return dnssec.Load(ctx, db, kr, zone) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Start("127.0.0.1:0"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Shutdown(context.Background()) })
+				addrs, dbs = append(addrs, s.Addr()), append(dbs, db)
+			}
+			a, b := zoneKeys(t, addrs[0]), zoneKeys(t, addrs[1])
+			if len(a) != 2 || len(b) != 2 {
+				t.Fatalf("keys: %v / %v", a, b)
+			}
+			for tag := range a {
+				if b[tag] == nil || b[tag].PublicKey != a[tag].PublicKey {
+					t.Fatalf("the nodes publish different keys: %v / %v", a, b)
+				}
+			}
+			name := "shared." + zone
+			if err := dbs[0].PutChallengeTXT(ctx, name, "authz", "v"); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				m := queryDO(t, addrs[1], "udp", name, dns.TypeTXT, false)
+				if len(m.Answer) > 0 {
+					verifySection(t, "node 2's TXT with node 1's keys", m.Answer, a)
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node 2 does not serve the value: %v", m)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			// A rollover through node 1's database handle reaches node 2.
+			sched, err := dnssec.Rollover(ctx, dbs[0], kr, zone, time.Now(), time.Hour, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if zoneKeys(t, addrs[1])[sched.New] != nil {
+					break
+				}
+				if time.Now().After(deadline.Add(3 * time.Second)) {
+					t.Fatal("node 2 never published the new ZSK")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -24,6 +24,9 @@ import (
 // each in a random-label flood, are signed per query (a bounded cache
 // keeps those that repeat, as resolvers retrying do).
 
+// keyReload is how often the keys are read again (a variable for tests).
+var keyReload = dnssec.KeyReload
+
 // maxDenialCache bounds the NSEC signatures kept for names that do not
 // exist.
 const maxDenialCache = 10000
@@ -44,14 +47,14 @@ type soaEntry struct {
 	sig dnssec.Cache
 }
 
-// reloadKeys reloads the DNSSEC keys every dnssec.KeyReload until ctx ends.
+// reloadKeys reloads the DNSSEC keys every keyReload until ctx ends.
 // A failed reload keeps the keys held: their schedule is in them, so the
 // node keeps signing, and switching keys, as every other node does.
 func (s *Server) reloadKeys(ctx context.Context) {
 	if s.signer == nil || s.cfg.DNSSECKeys == nil {
 		return
 	}
-	t := time.NewTicker(dnssec.KeyReload)
+	t := time.NewTicker(keyReload)
 	defer t.Stop()
 	for {
 		select {
