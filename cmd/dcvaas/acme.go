@@ -435,6 +435,10 @@ func startDNS(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, log *slog.Logger)
 		if dc.DNSSEC, dc.DNSSECKeys, err = signerFor(cfg, db, kr); err != nil { // dnssec.go
 			return nil, err
 		}
+		for _, k := range dc.DNSSEC.Keys() {
+			log.Info("dnssec key", "zone", cfg.VerifyZone, "tag", k.Tag, "ksk", k.KSK(),
+				"published", k.Published(time.Now()), "signs", k.Signs(time.Now()))
+		}
 	}
 	srv, err := dnsserver.New(dc)
 	if err != nil {

@@ -37,7 +37,7 @@ name fails and changes nothing.`,
 	"dcvaas keys rotate": `usage: dcvaas keys rotate [--batch N] [flags]
 
 Re-seals every stored secret (provider tokens, private keys, ACME account
-keys) under the current DCVAAS_ENCRYPTION_KEY, opening them with it or a key
+keys, DNSSEC keys) under the current DCVAAS_ENCRYPTION_KEY, opening them with it or a key
 in DCVAAS_ENCRYPTION_OLD_KEYS. Resumable; afterwards the old keys can go.`,
 	"dcvaas cron run": cronUsage, // cron.go
 	"dcvaas dns ds": `usage: dcvaas dns ds [flags]
