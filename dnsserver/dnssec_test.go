@@ -35,7 +35,7 @@ func signedServer(t testing.TB, db *sqlstore.DB) (*dnsserver.Server, *dnssec.Sig
 	s, err := dnsserver.New(dnsserver.Config{
 		Zone: zone, Store: db,
 		NS:       []string{"ns1." + zone, "ns2.dcvaas.test"},
-		NSAddrs:  map[string][]net.IP{"ns1." + zone: {net.ParseIP("192.0.2.1"), net.ParseIP("2001:db8::1")}},
+		NSAddrs:  map[string][]net.IP{"ns1." + zone: {net.ParseIP("192.0.2.1"), net.ParseIP("2001:db8::1"), net.ParseIP("192.0.2.2")}},
 		SOAEmail: "host.master@dcvaas.test",
 		DNSSEC:   signer,
 	})
@@ -220,12 +220,17 @@ func testDNSSEC(t *testing.T, db *sqlstore.DB) {
 		if sets := verifySection(t, network+" NS", ns.Answer, keys); len(sets[zone+"./NS"]) != 2 {
 			t.Fatalf("NS: %v", ns)
 		}
-		if sets := verifySection(t, network+" NS glue", ns.Extra, keys); len(sets["ns1."+zone+"./A"]) != 1 || len(sets["ns1."+zone+"./AAAA"]) != 1 {
+		if sets := verifySection(t, network+" NS glue", ns.Extra, keys); len(sets["ns1."+zone+"./A"]) != 2 || len(sets["ns1."+zone+"./AAAA"]) != 1 {
 			t.Fatalf("NS glue: %v", ns.Extra)
 		}
 		a := queryDO(t, addr, network, "ns1."+zone, dns.TypeA, false)
-		if sets := verifySection(t, network+" A", a.Answer, keys); len(sets["ns1."+zone+"./A"]) != 1 {
+		if sets := verifySection(t, network+" A", a.Answer, keys); len(sets["ns1."+zone+"./A"]) != 2 {
 			t.Fatalf("A: %v", a)
+		}
+		// ANY: both families, their records interleaved, each RRset signed.
+		anyAddr := queryDO(t, addr, network, "ns1."+zone, dns.TypeANY, false)
+		if sets := verifySection(t, network+" ANY", anyAddr.Answer, keys); len(sets["ns1."+zone+"./A"]) != 2 || len(sets["ns1."+zone+"./AAAA"]) != 1 {
+			t.Fatalf("ANY: %v", anyAddr)
 		}
 	}
 

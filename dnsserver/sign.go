@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -73,27 +74,38 @@ func (s *Server) reloadKeys(ctx context.Context) {
 	}
 }
 
-// sigs returns the RRSIGs of the RRsets in rrs (grouped by owner and type,
-// each RRset's records together), with the RRsets' owner spelling and TTL.
-// cache gives an RRset's signature cache (nil: sign afresh).
+// sigs returns the RRSIGs of the RRsets in rrs (records of one owner and
+// type, wherever they stand in rrs: addresses of both families may
+// alternate), with the RRsets' owner spelling and TTL. cache gives an
+// RRset's signature cache (nil: sign afresh).
 func (s *Server) sigs(rrs []dns.RR, now time.Time, cache func(rrtype uint16) *dnssec.Cache) ([]dns.RR, error) {
-	var out []dns.RR
-	for i := 0; i < len(rrs); {
-		h := rrs[i].Header()
-		j := i + 1
-		for j < len(rrs) && rrs[j].Header().Rrtype == h.Rrtype && rrs[j].Header().Name == h.Name {
-			j++
+	type key struct {
+		name  string
+		rtype uint16
+	}
+	var order []key
+	sets := map[key][]dns.RR{}
+	for _, rr := range rrs {
+		h := rr.Header()
+		k := key{strings.ToLower(h.Name), h.Rrtype}
+		if sets[k] == nil {
+			order = append(order, k)
 		}
+		sets[k] = append(sets[k], rr)
+	}
+	out := make([]dns.RR, 0, len(order))
+	for _, k := range order {
+		set := sets[k]
 		var c *dnssec.Cache
 		if cache != nil {
-			c = cache(h.Rrtype)
+			c = cache(k.rtype)
 		}
-		sig, err := s.signer.Sign(c, rrs[i:j], now)
+		sig, err := s.signer.Sign(c, set, now)
 		if err != nil {
 			return nil, err
 		}
+		h := set[0].Header()
 		out = append(out, withOwner(sig, h.Name, h.Ttl))
-		i = j
 	}
 	return out, nil
 }
