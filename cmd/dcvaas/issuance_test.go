@@ -76,8 +76,18 @@ type issuanceWorld struct {
 // database is dbURL, and returns the variables that configure it.
 func newIssuanceWorld(t testing.TB, dbURL string) *issuanceWorld {
 	t.Helper()
+	return newIssuanceWorldResolver(t, dbURL, "")
+}
+
+// newIssuanceWorldResolver is newIssuanceWorld whose CA validates through
+// caResolver ("": the world's resolver), e.g. a validating unbound.
+func newIssuanceWorldResolver(t testing.TB, dbURL, caResolver string) *issuanceWorld {
+	t.Helper()
 	w := &issuanceWorld{dns: acmetest.NewDNS(t, issuanceZone, "")}
-	w.ca = acmetest.NewCA(t, acmetest.Options{Resolver: w.dns.ResolverAddr})
+	if caResolver == "" {
+		caResolver = w.dns.ResolverAddr
+	}
+	w.ca = acmetest.NewCA(t, acmetest.Options{Resolver: caResolver})
 	bundle := filepath.Join(t.TempDir(), "pebble-tls.pem")
 	if err := os.WriteFile(bundle, w.ca.TLSRootsPEM, 0o600); err != nil {
 		t.Fatal(err)
