@@ -234,6 +234,9 @@ func (e *Engine) renewalCheck(ctx context.Context, cause string, inlineARI bool)
 		return nil, err
 	}
 	err = e.scanRenewals(ctx, run, inlineARI)
+	if err == nil {
+		err = e.pruneBudgets(ctx)
+	}
 	run.Status = dcvaas.RenewalSucceeded
 	if err != nil {
 		run.Status, run.Error = dcvaas.RenewalFailed, err.Error()
@@ -261,6 +264,23 @@ func (e *Engine) renewalCheck(ctx context.Context, cause string, inlineARI bool)
 		}
 	}
 	return run, nil
+}
+
+// pruneBudgets deletes the CA budgets that are full again (per registered
+// domain and per name set; account order budgets stay, the API lists
+// them): a missing row is a full bucket, so nothing changes but the
+// table's size, which would otherwise keep a row for every registered
+// domain and name set ever ordered. The daily check is the moment: a row
+// is at most a day older than it need be.
+func (e *Engine) pruneBudgets(ctx context.Context) error {
+	n, err := e.db.PruneBudgets(ctx, e.now())
+	if err != nil {
+		return fmt.Errorf("prune CA budgets: %w", err)
+	}
+	if n > 0 {
+		e.log.InfoContext(ctx, "full CA budgets pruned", "rows", n)
+	}
+	return nil
 }
 
 // scanRenewals is the check's pass over the active domains. Pages are read
