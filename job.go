@@ -48,11 +48,11 @@ const DefaultMaxAttempts = 3
 
 // Job is the product's durable record of one piece of asynchronous work.
 type Job struct {
-	ID          string
-	OrgID       string
-	DomainID    string
-	Type        JobType
-	Status      JobStatus
+	ID       string
+	OrgID    string
+	DomainID string
+	Type     JobType
+	Status   JobStatus
 	// Attempts counts the runs that used an attempt (of MaxAttempts):
 	// failed ones and the current or last one. Runs counts every start,
 	// also the free ones (a check that found nothing yet, a budget wait, a

@@ -121,7 +121,7 @@ func (db *DB) ListJobs(ctx context.Context, orgID string, f dcvaas.JobFilter) ([
 	case dcvaas.JobScheduled:
 		w.add("status = 'queued' AND run_at > ?", now)
 	case dcvaas.JobSucceeded:
-		w.add("status = 'succeeded' AND (result IS NULL OR "+db.dialect.jsonText("result", "outcome")+" IS NULL OR "+db.dialect.jsonText("result", "outcome")+" <> 'superseded')")
+		w.add("status = 'succeeded' AND (result IS NULL OR " + db.dialect.jsonText("result", "outcome") + " IS NULL OR " + db.dialect.jsonText("result", "outcome") + " <> 'superseded')")
 	case dcvaas.JobSuperseded:
 		w.add("status = 'succeeded' AND " + db.dialect.jsonText("result", "outcome") + " = 'superseded'")
 	default:
