@@ -63,11 +63,12 @@ func newFootprintIssuer(t *testing.T, db *sqlstore.DB, clock func() time.Time) *
 
 func (f *footprintIssuer) Issue(ctx context.Context, d *dcvaas.Domain, renewal bool) (any, error) {
 	names := []string{d.Name, "*." + d.Name}
-	if w, err := f.db.TakeBudgets(ctx, cabudget.OrderSpends("letsencrypt", cabudget.Default("letsencrypt"), 1, names), f.clock(), renewal); err != nil || w != nil {
-		return nil, fmt.Errorf("budget: %v %v", w, err)
-	}
-	if _, err := f.db.DomainACMEAccount(ctx, d.ID, "letsencrypt", 27); err != nil {
+	account, err := f.db.DomainACMEAccount(ctx, d.ID, "letsencrypt", 27)
+	if err != nil {
 		return nil, err
+	}
+	if w, err := f.db.TakeBudgets(ctx, cabudget.OrderSpends("letsencrypt", cabudget.Default("letsencrypt"), account, names), f.clock(), renewal); err != nil || w != nil {
+		return nil, fmt.Errorf("budget: %v %v", w, err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
