@@ -212,14 +212,15 @@ func waitDomain(t testing.TB, base, token, id string, timeout time.Duration, don
 
 func isActive(d map[string]any) bool { return d["status"] == "active" }
 
-// waitJob polls a job until it succeeds; failing or timing out fails t.
+// waitJob polls a job until it succeeds (or ends superseded by a newer
+// job, its kind of success); failing or timing out fails t.
 func waitJob(t testing.TB, base, token, id string, timeout time.Duration) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		_, j := call(t, "GET", base+"/api/jobs/"+id, token, nil)
 		switch j["status"] {
-		case "succeeded":
+		case "succeeded", "superseded":
 			return j
 		case "failed":
 			t.Fatalf("job failed: %v", j)
