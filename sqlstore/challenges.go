@@ -10,7 +10,8 @@ import (
 // every node's DNS server answers the same. Each node's server answers from
 // a copy in memory that follows the table (challengefeed.go): a write
 // returns once this node's copy has it, and the other nodes' copies follow
-// within 100 ms. Names are stored lowercase without the trailing dot:
+// within 100 ms; a new value (PutChallengeTXT) returns only once every
+// live node's copy has it, as a CA may ask any of them at once. Names are stored lowercase without the trailing dot:
 // DNS names compare case-insensitively (RFC 4343).
 
 func recordName(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
