@@ -388,13 +388,6 @@ func checkNoJobRanTwice(t *testing.T, db *sqlstore.DB, clients map[string]bool, 
 	t.Logf("%d jobs checked; %d attempts lost with the killed leader ran again", jobs, interrupted)
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 // roundRobin is the load balancer in front of the nodes' APIs: each
 // request goes to the next node in turn; a node taken out (address "")
 // is skipped, and a request whose connection a node refuses — it never
