@@ -15,8 +15,9 @@ type TXTStore interface {
 }
 
 // DBPublisher publishes through the database that dcvaas's own DNS server
-// (package dnsserver) answers from, on every node, on the next query: no
-// propagation wait is needed.
+// (package dnsserver) answers from, on every node. The store's write
+// returns once every live node serves the value (on PostgreSQL; SQLite
+// processes share one file), so no propagation check is needed here.
 type DBPublisher struct{ Store TXTStore }
 
 // PublishTXT implements Publisher.

@@ -145,6 +145,9 @@ type Engine struct {
 	// stopping tells a job cancelled by Stop (to be re-queued) from one
 	// that timed out (a failed attempt).
 	stopping atomic.Bool
+	// stopWatch ends watchSchedule (missed.go); watchDone closes after.
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
 }
 
 // New builds the engine and installs it as cfg.DB's Enqueuer, so that every
@@ -290,6 +293,12 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.log.Info("job engine started", "riverClientId", e.client.ID(), "workers", e.cfg.Workers, "resolvers", e.resolver.Servers(),
 		"rescueAfter", e.cfg.RescueAfter.String(), "dnsCheckWindow", e.cfg.DNSCheckWindow.String())
 	e.catchUp(ctx) // scan.go: a missed renewal check runs now
+	if e.cfg.Renewal.Schedule != nil {
+		var wctx context.Context
+		wctx, e.stopWatch = context.WithCancel(context.WithoutCancel(ctx))
+		e.watchDone = make(chan struct{})
+		go func() { defer close(e.watchDone); e.watchSchedule(wctx) }() // missed.go
+	}
 	return nil
 }
 
@@ -299,6 +308,10 @@ func (e *Engine) Start(ctx context.Context) error {
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopping.Store(true)
 	defer e.closeListeners()
+	if e.stopWatch != nil {
+		e.stopWatch()
+		<-e.watchDone
+	}
 	soft, cancel := context.WithTimeout(ctx, e.cfg.ShutdownTimeout)
 	defer cancel()
 	err := e.client.Stop(soft)

@@ -153,6 +153,16 @@ type renewalCheckWorker struct {
 // Work runs the check; a failed one is retried by River (with riverRetry)
 // and counted by the Observer.
 func (w *renewalCheckWorker) Work(ctx context.Context, job *river.Job[renewalCheckArgs]) error {
+	if job.Args.Cause == CauseSchedule && w.e.cfg.Renewal.Schedule != nil {
+		// Queued by the leader and by a node that thought it missed
+		// (missed.go): one check per scheduled time.
+		if done, err := w.e.covered(ctx); err != nil {
+			return err
+		} else if done {
+			w.e.log.InfoContext(ctx, "scheduled renewal check already done for this time", "riverJobId", job.ID)
+			return nil
+		}
+	}
 	_, err := w.e.renewalCheck(ctx, job.Args.Cause, false)
 	return err
 }

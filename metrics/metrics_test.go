@@ -162,3 +162,21 @@ func TestFleetCollector(t *testing.T) {
 		t.Fatalf("stale gauges after a failed read (%d reads)", reads.Load())
 	}
 }
+
+// The rate-limit counters are the DNS server's own, read at each scrape,
+// both present from the start.
+func TestDNSRateLimit(t *testing.T) {
+	var dropped, truncated atomic.Uint64
+	m := New("test")
+	m.WatchDNSRateLimit(func() (uint64, uint64) { return dropped.Load(), truncated.Load() })
+	has(t, scrape(t, m),
+		`dcvaas_dns_rate_limited_total{action="dropped"} 0`,
+		`dcvaas_dns_rate_limited_total{action="truncated"} 0`,
+	)
+	dropped.Add(7)
+	truncated.Add(3)
+	has(t, scrape(t, m),
+		`dcvaas_dns_rate_limited_total{action="dropped"} 7`,
+		`dcvaas_dns_rate_limited_total{action="truncated"} 3`,
+	)
+}

@@ -72,6 +72,8 @@ type follower struct {
 	mu      sync.Mutex
 	set     func(map[string][]string)
 	confirm func(time.Time)
+	// id names the follower's row in dns_feed_nodes (PostgreSQL).
+	id string
 }
 
 // FollowChallenges keeps a copy of every published challenge value current
@@ -82,11 +84,17 @@ type follower struct {
 // database answers it is called at least every second. Both are called
 // from one goroutine at a time.
 func (db *DB) FollowChallenges(ctx context.Context, set func(map[string][]string), confirm func(time.Time)) error {
-	f := &follower{set: set, confirm: confirm}
+	f := &follower{set: set, confirm: confirm, id: newID()}
 	db.followersMu.Lock()
 	db.followers = append(db.followers, f)
 	db.followersMu.Unlock()
 	defer func() {
+		if db.dialect == Postgres {
+			// Stopped: publishers no longer wait for this copy.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			db.write.ExecContext(ctx, `DELETE FROM dns_feed_nodes WHERE id = $1`, f.id)
+		}
 		db.followersMu.Lock()
 		for i, g := range db.followers {
 			if g == f {
@@ -126,18 +134,25 @@ func (db *DB) reload(ctx context.Context, f *follower, query queryFunc, timed bo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start := time.Now()
-	rows, err := query(ctx, `SELECT name, value FROM challenge_records ORDER BY name, created_at, key`)
+	q := `SELECT '', name, value FROM challenge_records ORDER BY name, created_at, key`
+	if db.dialect == Postgres {
+		q = feedSelectPostgres
+	}
+	rows, err := query(ctx, q)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	records := map[string][]string{}
+	var snapshot string
 	for rows.Next() {
 		var name, value string
-		if err := rows.Scan(&name, &value); err != nil {
+		if err := rows.Scan(&snapshot, &name, &value); err != nil {
 			return err
 		}
-		records[name] = append(records[name], value)
+		if name != "" {
+			records[name] = append(records[name], value)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -145,7 +160,60 @@ func (db *DB) reload(ctx context.Context, f *follower, query queryFunc, timed bo
 	db.countReload(timed)
 	f.set(records)
 	f.confirm(start)
-	return nil
+	if db.dialect == Postgres {
+		_, err = db.write.ExecContext(ctx, feedUpsert, f.id, snapshot)
+	}
+	return err
+}
+
+// feedSelectPostgres reads every record together with the snapshot the
+// statement reads them from (one row of empty strings when there are
+// none), so that the node can say which writes its copy holds.
+const feedSelectPostgres = `WITH s AS (SELECT pg_current_snapshot()::text AS snapshot)
+	SELECT s.snapshot, COALESCE(r.name, ''), COALESCE(r.value, '')
+	FROM s LEFT JOIN challenge_records r ON true ORDER BY r.name, r.created_at, r.key`
+
+// feedUpsert records a follower's latest copy as served. Two reloads of
+// one follower are ordered by its lock, so the newer snapshot wins.
+const feedUpsert = `INSERT INTO dns_feed_nodes (id, snapshot, seen_at) VALUES ($1, $2::pg_snapshot, now())
+	ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, seen_at = now()`
+
+// Publishers wait for the copies of the nodes that showed a sign of life
+// within feedLive (three heartbeats): a node killed a moment ago holds
+// them up that long at most. feedWaitMax bounds the wait for a live node
+// that lags: issuance then goes ahead (and says so in the log).
+const (
+	feedLive    = 3 * feedHeartbeat
+	feedWaitMax = 10 * time.Second
+	feedWaitGap = 10 * time.Millisecond
+)
+
+// waitServed returns once every live node's DNS server answers from a copy
+// that holds the write of transaction xid (PostgreSQL): CAs validate from
+// several network perspectives, each asking any of the zone's nameservers,
+// and all must find the value the moment the CA is told it is there.
+func (db *DB) waitServed(ctx context.Context, xid string) error {
+	deadline := time.Now().Add(feedWaitMax)
+	for {
+		var behind int
+		var lagging sql.NullString
+		err := db.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(id) FROM dns_feed_nodes
+			WHERE seen_at > now() - make_interval(secs => $2) AND NOT pg_visible_in_snapshot($1::xid8, snapshot)`,
+			xid, feedLive.Seconds()).Scan(&behind, &lagging)
+		if err != nil {
+			return err
+		}
+		if behind == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			db.log.Warn("challenge value not yet served by every node; going ahead", "nodesBehind", behind, "feed", lagging.String, "waited", feedWaitMax.String())
+			return nil
+		}
+		if !sleep(ctx, feedWaitGap) {
+			return ctx.Err()
+		}
+	}
 }
 
 // followSQLite polls data_version, which moves whenever another connection
@@ -268,13 +336,19 @@ func (db *DB) listen(ctx context.Context, f *follower) error {
 				if err := db.reloadPgx(ctx, f, conn, true); err != nil {
 					return err
 				}
+				// Rows of processes long gone (killed: none deleted its own).
+				if _, err := conn.Exec(ctx, `DELETE FROM dns_feed_nodes WHERE seen_at < now() - interval '1 hour'`); err != nil {
+					return err
+				}
 				loaded = time.Now()
 				continue
 			}
 			// A ping answered means the server has sent every notification
 			// committed before it (it sends them before ReadyForQuery).
+			// The heartbeat's statement is the ping; it also tells the
+			// publishers this copy is alive (dns_feed_nodes).
 			t0 := time.Now()
-			if err := conn.Ping(ctx); err != nil {
+			if _, err := conn.Exec(ctx, `UPDATE dns_feed_nodes SET seen_at = now() WHERE id = $1`, f.id); err != nil {
 				return err
 			}
 			db.feed.heartbeats.Add(1)
@@ -313,14 +387,16 @@ func (db *DB) reloadPgx(ctx context.Context, f *follower, conn *pgx.Conn, timed 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start := time.Now()
-	rows, err := conn.Query(ctx, `SELECT name, value FROM challenge_records ORDER BY name, created_at, key`)
+	rows, err := conn.Query(ctx, feedSelectPostgres)
 	if err != nil {
 		return err
 	}
 	records := map[string][]string{}
-	var name, value string
-	_, err = pgx.ForEachRow(rows, []any{&name, &value}, func() error {
-		records[name] = append(records[name], value)
+	var snapshot, name, value string
+	_, err = pgx.ForEachRow(rows, []any{&snapshot, &name, &value}, func() error {
+		if name != "" {
+			records[name] = append(records[name], value)
+		}
 		return nil
 	})
 	if err != nil {
@@ -329,7 +405,8 @@ func (db *DB) reloadPgx(ctx context.Context, f *follower, conn *pgx.Conn, timed 
 	db.countReload(timed)
 	f.set(records)
 	f.confirm(start)
-	return nil
+	_, err = conn.Exec(ctx, feedUpsert, f.id, snapshot)
+	return err
 }
 
 func (db *DB) countReload(timed bool) {

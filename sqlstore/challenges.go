@@ -10,22 +10,35 @@ import (
 // every node's DNS server answers the same. Each node's server answers from
 // a copy in memory that follows the table (challengefeed.go): a write
 // returns once this node's copy has it, and the other nodes' copies follow
-// within 100 ms. Names are stored lowercase without the trailing dot:
+// within 100 ms; a new value (PutChallengeTXT) returns only once every
+// live node's copy has it, as a CA may ask any of them at once. Names are stored lowercase without the trailing dot:
 // DNS names compare case-insensitively (RFC 4343).
 
 func recordName(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
 
 // PutChallengeTXT publishes value at name under key (the ACME authorization
 // it answers), replacing what key held before.
+//
+// On PostgreSQL it returns once every live node's DNS server serves the
+// value (challengefeed.go's waitServed), as the CA asks any of them.
 func (db *DB) PutChallengeTXT(ctx context.Context, name, key, value string) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO challenge_records (name, key, value, created_at)
+	q := `INSERT INTO challenge_records (name, key, value, created_at)
 		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name, key) DO UPDATE SET value = excluded.value, created_at = excluded.created_at`,
-		recordName(name), key, value, micros(db.now()))
-	if err == nil {
-		db.challengesChanged(ctx)
+		ON CONFLICT (name, key) DO UPDATE SET value = excluded.value, created_at = excluded.created_at`
+	args := []any{recordName(name), key, value, micros(db.now())}
+	if db.dialect != Postgres {
+		_, err := db.write.ExecContext(ctx, q, args...)
+		if err == nil {
+			db.challengesChanged(ctx)
+		}
+		return err
 	}
-	return err
+	var xid string
+	if err := db.write.QueryRowContext(ctx, q+` RETURNING pg_current_xact_id()::text`, args...).Scan(&xid); err != nil {
+		return err
+	}
+	db.challengesChanged(ctx)
+	return db.waitServed(ctx, xid)
 }
 
 // DeleteChallengeTXT removes the value published at name under key; a

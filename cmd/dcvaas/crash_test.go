@@ -168,11 +168,15 @@ var listening = regexp.MustCompile(`http listening"?.*?"?addr"?[=:]"?(127\.0\.0\
 // startBinary runs `dcvaas serve` as a child process on a port of its own
 // choosing (DCVAAS_HTTP_ADDR 127.0.0.1:0, read back from its log: a port
 // picked here and handed over could be taken by another test's process in
-// between) and waits until it answers /healthz.
+// between) unless vars set DCVAAS_HTTP_ADDR (a node restarted on its
+// address), and waits until it answers /healthz.
 func startBinary(t *testing.T, bin string, vars []string) *binary {
 	t.Helper()
 	b := &binary{cmd: exec.Command(bin, "serve"), logs: &syncBuffer{}, done: make(chan error, 1)}
-	b.cmd.Env = append(slices.Clone(vars), "DCVAAS_HTTP_ADDR=127.0.0.1:0")
+	b.cmd.Env = slices.Clone(vars)
+	if !slices.ContainsFunc(vars, func(v string) bool { return strings.HasPrefix(v, "DCVAAS_HTTP_ADDR=") }) {
+		b.cmd.Env = append(b.cmd.Env, "DCVAAS_HTTP_ADDR=127.0.0.1:0")
+	}
 	b.cmd.Stderr = b.logs
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)

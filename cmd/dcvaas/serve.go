@@ -130,6 +130,9 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	}
 	// Deferred, so it stops after the jobs, which may still be validating.
 	defer stopDNS(dnsSrv, cfg.ShutdownTimeout, log)
+	if dnsSrv != nil && cfg.Metrics != nil {
+		cfg.Metrics.WatchDNSRateLimit(dnsSrv.Limited)
+	}
 	engine, err := newEngine(cfg, db, log, issuer, conns) // jobs.go
 	if err != nil {
 		return err
