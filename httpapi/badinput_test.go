@@ -98,6 +98,13 @@ func TestBadInput(t *testing.T) {
 			{"revoke unknown token", "DELETE", "/api/tokens/nope", nil, 404, "", ""},
 			{"revoke other org's token", "DELETE", "/api/tokens/" + b.b.adminID, nil, 404, "", ""},
 			{"list tokens offset", "GET", "/api/tokens?offset=x", nil, 422, "query.offset", ""},
+			// keys are case-exact: a key that differs from its field only in
+			// case is refused, alone or beside the real one, at any depth
+			{"token role twice by case", "POST", "/api/tokens", `{"name":"ci","role":"read","Role":"admin"}`, 422, "body.Role", ""},
+			{"token role by case", "POST", "/api/tokens", `{"name":"ci","ROLE":"read"}`, 422, "body.ROLE", ""},
+			{"domain name by case", "POST", "/api/domains", `{"DomainName":"case.example.com"}`, 422, "body.DomainName", ""},
+			{"org setting by case", "POST", "/api/organizations", `{"name":"New","settings":{"defaultKeyType":"ec256","DefaultKeyType":"dsa"}}`, 422, "body.settings.DefaultKeyType", ""},
+			{"patch name by case", "PATCH", orgPath, `{"Name":"X"}`, 422, "body.Name", ""},
 			// audit
 			{"audit from after to", "GET", "/api/audit?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z", nil, 422, "query.to", ""},
 			{"audit bad from", "GET", "/api/audit?from=yesterday", nil, 422, "query.from", ""},

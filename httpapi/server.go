@@ -191,6 +191,9 @@ func OpenAPI() ([]byte, error) {
 // the 3.0.3 document ourselves), no $schema links in bodies, unknown query
 // parameters refused, and problem details completed by fillProblem.
 func newAPI(mux *http.ServeMux) huma.API {
+	// Property names are matched case-exactly, by validation as by the
+	// decoder (decode.go): "Role" is not "role".
+	huma.ValidateStrictCasing = true
 	cfg := huma.DefaultConfig("dcvaas", apiVersion)
 	cfg.OpenAPIPath, cfg.DocsPath, cfg.SchemasPath = "", "", ""
 	cfg.CreateHooks = nil
