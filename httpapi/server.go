@@ -166,7 +166,7 @@ func NewServer(deps Deps) http.Handler {
 	s.log = WithRequestID(s.log) // requestid.go
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
-	s.api.UseMiddleware(s.authenticate, s.limitRate, s.authorize)
+	s.api.UseMiddleware(s.noStore, s.authenticate, s.limitRate, s.authorize)
 	addRoutes(mux, s.api, s)
 	doc, err := document(s.api)
 	if err != nil {
