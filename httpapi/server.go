@@ -46,7 +46,10 @@ type Deps struct {
 	// zero or less (or a nil Limiter) disables the limit.
 	RateLimit int
 	// VerifyZone is our delegation zone; CNAME targets are <label>.<zone>.
-	VerifyZone  string
+	VerifyZone string
+	// AllowTLDs lets domain names under these labels through although
+	// they are not public (DCVAAS_ALLOW_TLDS; domainname.CheckPublic).
+	AllowTLDs   []string
 	CORSOrigins []string
 	// HardDelete removes deleted domains instead of marking them.
 	HardDelete bool
@@ -89,6 +92,7 @@ type server struct {
 	admitter   dcvaas.Admitter
 	rateLimit  int
 	verifyZone string
+	allowTLDs  []string
 	hardDelete bool
 	now        dcvaas.Clock
 	log        *slog.Logger
@@ -126,6 +130,7 @@ func NewServer(deps Deps) http.Handler {
 		limiter:    deps.Limiter,
 		rateLimit:  deps.RateLimit,
 		verifyZone: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
+		allowTLDs:  deps.AllowTLDs,
 		hardDelete: deps.HardDelete,
 		now:        deps.Clock,
 		log:        deps.Logger,

@@ -166,6 +166,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"DCVAAS_ENCRYPTION_KEY":   {"DCVAAS_ENCRYPTION_KEY": "abcd"},
 		"DCVAAS_CORS_ORIGINS":     {"DCVAAS_CORS_ORIGINS": "https://ok.example, ftp://x"},
 		"DCVAAS_HARD_DELETE":      {"DCVAAS_HARD_DELETE": "maybe"},
+		"DCVAAS_ALLOW_TLDS":       {"DCVAAS_ALLOW_TLDS": "test, not a label"},
 		"DCVAAS_VERIFY_ZONE":      {"DCVAAS_VERIFY_ZONE": "not a zone"},
 		"DCVAAS_SHUTDOWN_TIMEOUT": {"DCVAAS_SHUTDOWN_TIMEOUT": "-1s"},
 		"DCVAAS_DB_MAX_CONNS":     {"DCVAAS_DB_MAX_CONNS": "1"},
