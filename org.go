@@ -53,11 +53,11 @@ type OrgUpdate struct {
 // OrgStore persists organizations, users and memberships.
 type OrgStore interface {
 	// Bootstrap creates an organization, its owner (found or created by
-	// email) and a first admin token, atomically. ECONFLICT when an
-	// organization of that name exists.
+	// email) and a first admin token, atomically. Organization names are
+	// not unique.
 	Bootstrap(ctx context.Context, orgName, ownerEmail string, tok *Token) (*Organization, *User, error)
 	// CreateOrganization creates an org owned by actor.UserID; audit
-	// "organization.created" in the new org. ECONFLICT on a taken name.
+	// "organization.created" in the new org.
 	CreateOrganization(ctx context.Context, actor Actor, name string, settings OrgSettings) (*Organization, error)
 	// ListOrganizations returns the orgs the user belongs to, with Role set.
 	ListOrganizations(ctx context.Context, userID string, p Page) ([]*Organization, int, error)
@@ -66,6 +66,6 @@ type OrgStore interface {
 	FindMembership(ctx context.Context, userID, orgID string) (*Organization, error)
 	// UpdateOrganization changes orgID, which actor.UserID must administer
 	// (owner or admin); audit "organization.updated" in that org. ENOTFOUND
-	// when not a member, EFORBIDDEN for plain members, ECONFLICT on a taken name.
+	// when not a member, EFORBIDDEN for plain members.
 	UpdateOrganization(ctx context.Context, actor Actor, orgID string, u OrgUpdate) (*Organization, error)
 }

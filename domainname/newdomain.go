@@ -10,10 +10,14 @@ var KeyTypes = []string{dcvaas.KeyEC256, dcvaas.KeyEC384, dcvaas.KeyRSA2048, dcv
 // NewDomain builds the domain a customer asks for: the name normalized, a
 // fresh CNAME target under verifyZone, and wildcard and key type from the
 // request, else the organization's defaults, else wildcard on and ec256.
+// The name must be public (CheckPublic) unless under one of allowTLDs.
 // The API and the dashboard both add domains through it. EINVALID names
 // the field ("domainName", "keyType").
-func NewDomain(rawName string, wildcard *bool, keyType, verifyZone string, defaults dcvaas.OrgSettings) (*dcvaas.Domain, error) {
+func NewDomain(rawName string, wildcard *bool, keyType, verifyZone string, allowTLDs []string, defaults dcvaas.OrgSettings) (*dcvaas.Domain, error) {
 	name, err := Normalize(rawName, verifyZone)
+	if err == nil {
+		err = CheckPublic(name, allowTLDs)
+	}
 	if err != nil {
 		return nil, &dcvaas.Error{Code: dcvaas.EINVALID, Message: err.Error(), Fields: map[string]string{"domainName": err.Error()}}
 	}

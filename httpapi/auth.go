@@ -196,3 +196,25 @@ func (s *server) touch(ctx context.Context, id string, now time.Time) {
 		s.log.WarnContext(ctx, "record token use", "tokenId", id, "err", err)
 	}
 }
+
+// secretOperations answer with a secret: a new token's plaintext, a
+// private key, or an authorization URL or redirect whose state lets a
+// browser finish an OAuth flow. Their responses, problems included, must
+// never be kept by a browser or a shared cache (RFC 9111 §5.2.2.5).
+var secretOperations = map[string]bool{
+	"createToken":         true,
+	"getCertificateKey":   true,
+	"authorizeProvider":   true,
+	"oauthCallback":       true,
+	"createWebhook":       true, // signing secrets (issue 7), when merged
+	"rotateWebhookSecret": true,
+}
+
+// noStore marks the responses of secretOperations no-store before the
+// handler runs, so that every answer carries it, errors too.
+func (s *server) noStore(hctx huma.Context, next func(huma.Context)) {
+	if secretOperations[hctx.Operation().OperationID] {
+		hctx.SetHeader("Cache-Control", "no-store")
+	}
+	next(hctx)
+}

@@ -34,7 +34,7 @@ type domainOutput struct {
 
 func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*domainOutput, error) {
 	actor := actorFrom(ctx)
-	d, err := domainname.NewDomain(in.Body.DomainName, in.Body.IncludeWildcard, in.Body.KeyType, s.verifyZone, orgSettingsFrom(ctx))
+	d, err := domainname.NewDomain(in.Body.DomainName, in.Body.IncludeWildcard, in.Body.KeyType, s.verifyZone, s.allowTLDs, orgSettingsFrom(ctx))
 	if err != nil {
 		return nil, bodyFields(err)
 	}

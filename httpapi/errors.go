@@ -147,6 +147,12 @@ func fillProblem(hctx huma.Context, _ string, v any) (any, error) {
 		if d == nil {
 			continue
 		}
+		// A key the case-exact decoder refused (decode.go) names itself.
+		if d.Location == "body" {
+			if loc, msg, ok := splitCaseError(d.Message); ok {
+				d.Location, d.Message, d.Value = loc, msg, nil
+			}
+		}
 		// huma reports a missing property at its parent; name the field.
 		if name, ok := missingProperty(d.Message); ok {
 			d.Location += "." + name

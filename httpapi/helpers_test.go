@@ -123,11 +123,13 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		Limiter:         o.limiter,
 		RateLimit:       o.rateLimit,
 		VerifyZone:      "Verify.Test.",
-		CORSOrigins:     o.cors,
-		Clock:           clk.Now,
-		Logger:          slog.New(slog.NewTextHandler(b.logs, nil)),
-		Ready:           o.ready,
-		Keyring:         o.keyring,
+		// Tests use names under .example (RFC 6761), refused by default.
+		AllowTLDs:   []string{"example"},
+		CORSOrigins: o.cors,
+		Clock:       clk.Now,
+		Logger:      slog.New(slog.NewTextHandler(b.logs, nil)),
+		Ready:       o.ready,
+		Keyring:     o.keyring,
 	}))
 	t.Cleanup(b.srv.Close)
 	return b

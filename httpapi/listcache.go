@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -56,7 +55,7 @@ func marshalJSON(w io.Writer, v any) error {
 	return huma.DefaultJSONFormat.Marshal(w, v)
 }
 
-var jsonFormat = huma.Format{Marshal: marshalJSON, Unmarshal: json.Unmarshal}
+var jsonFormat = huma.Format{Marshal: marshalJSON, Unmarshal: decodeJSON}
 
 // encode returns v as marshalJSON writes it.
 func encode(v any) ([]byte, error) {

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/orgname"
 )
 
 type listOrganizationsInput struct {
@@ -31,7 +32,7 @@ func (s *server) listOrganizations(ctx context.Context, in *listOrganizationsInp
 }
 
 type createOrganizationRequest struct {
-	Name     string       `json:"name" minLength:"1" maxLength:"100" doc:"1 to 100 characters after trimming spaces; no control characters. Unique, ignoring case."`
+	Name     string       `json:"name" minLength:"1" maxLength:"100" doc:"1 to 100 characters after trimming spaces; no control, format or bidirectional characters; width variants folded (PRECIS Nickname, RFC 8266). Not unique: names are for display."`
 	Settings *orgSettings `json:"settings,omitempty" nullable:"false"`
 }
 
@@ -47,7 +48,7 @@ type organizationOutput struct {
 // organization. The token stays scoped to its own organization.
 func (s *server) createOrganization(ctx context.Context, in *createOrganizationInput) (*organizationOutput, error) {
 	fields := map[string]string{}
-	name := cleanName(fields, "body.name", in.Body.Name)
+	name := orgName(fields, "body.name", in.Body.Name)
 	var settings dcvaas.OrgSettings
 	if in.Body.Settings != nil {
 		checkSettings(fields, "body.settings", in.Body.Settings)
@@ -83,7 +84,7 @@ func (s *server) updateOrganization(ctx context.Context, in *updateOrganizationI
 		fields["body"] = "nothing to change: give name, settings or both"
 	}
 	if in.Body.Name != nil {
-		name := cleanName(fields, "body.name", *in.Body.Name)
+		name := orgName(fields, "body.name", *in.Body.Name)
 		u.Name = &name
 	}
 	if in.Body.Settings != nil {
@@ -114,6 +115,16 @@ func cleanName(fields map[string]string, field, name string) string {
 		fields[field] = "must not contain control characters"
 	}
 	return name
+}
+
+// orgName normalizes an organization's name (orgname.Normalize),
+// recording a problem under field.
+func orgName(fields map[string]string, field, name string) string {
+	out, err := orgname.Normalize(name)
+	if err != nil {
+		fields[field] = err.Error()
+	}
+	return out
 }
 
 // checkSettings adds what the schema cannot say: the contact is one bare

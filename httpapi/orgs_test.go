@@ -74,3 +74,24 @@ func TestOrganizations(t *testing.T) {
 		}
 	})
 }
+
+// TestOrganizationNamesNotUnique: a name another tenant uses is no
+// conflict (nobody squats a name, nobody learns which exist), and names
+// are kept in their PRECIS form: widths folded, spaces mapped.
+func TestOrganizationNamesNotUnique(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect sqlstore.Dialect) {
+		b := setup(t, dialect)
+		created := b.do("POST", "/api/organizations", b.a.admin, map[string]any{"name": "GLOBEX"}).want(t, 201).obj(t)
+		if created["id"] == b.b.org.ID || created["name"] != "GLOBEX" {
+			t.Fatalf("created = %v", created)
+		}
+		created = b.do("POST", "/api/organizations", b.a.admin, map[string]any{"name": "Ｉｎｉｔｅｃｈ\u00a0 Corp"}).want(t, 201).obj(t)
+		if created["name"] != "Initech Corp" {
+			t.Fatalf("name kept as %q", created["name"])
+		}
+		renamed := b.do("PATCH", "/api/organizations/"+b.a.org.ID, b.a.admin, map[string]any{"name": "Globex"}).want(t, 200).obj(t)
+		if renamed["name"] != "Globex" {
+			t.Fatalf("renamed = %v", renamed)
+		}
+	})
+}

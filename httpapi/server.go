@@ -46,7 +46,10 @@ type Deps struct {
 	// zero or less (or a nil Limiter) disables the limit.
 	RateLimit int
 	// VerifyZone is our delegation zone; CNAME targets are <label>.<zone>.
-	VerifyZone  string
+	VerifyZone string
+	// AllowTLDs lets domain names under these labels through although
+	// they are not public (DCVAAS_ALLOW_TLDS; domainname.CheckPublic).
+	AllowTLDs   []string
 	CORSOrigins []string
 	// HardDelete removes deleted domains instead of marking them.
 	HardDelete bool
@@ -89,6 +92,7 @@ type server struct {
 	admitter   dcvaas.Admitter
 	rateLimit  int
 	verifyZone string
+	allowTLDs  []string
 	hardDelete bool
 	now        dcvaas.Clock
 	log        *slog.Logger
@@ -126,6 +130,7 @@ func NewServer(deps Deps) http.Handler {
 		limiter:    deps.Limiter,
 		rateLimit:  deps.RateLimit,
 		verifyZone: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
+		allowTLDs:  deps.AllowTLDs,
 		hardDelete: deps.HardDelete,
 		now:        deps.Clock,
 		log:        deps.Logger,
@@ -166,7 +171,7 @@ func NewServer(deps Deps) http.Handler {
 	s.log = WithRequestID(s.log) // requestid.go
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
-	s.api.UseMiddleware(s.authenticate, s.limitRate, s.authorize)
+	s.api.UseMiddleware(s.noStore, s.authenticate, s.limitRate, s.authorize)
 	addRoutes(mux, s.api, s)
 	doc, err := document(s.api)
 	if err != nil {
@@ -191,6 +196,9 @@ func OpenAPI() ([]byte, error) {
 // the 3.0.3 document ourselves), no $schema links in bodies, unknown query
 // parameters refused, and problem details completed by fillProblem.
 func newAPI(mux *http.ServeMux) huma.API {
+	// Property names are matched case-exactly, by validation as by the
+	// decoder (decode.go): "Role" is not "role".
+	huma.ValidateStrictCasing = true
 	cfg := huma.DefaultConfig("dcvaas", apiVersion)
 	cfg.OpenAPIPath, cfg.DocsPath, cfg.SchemasPath = "", "", ""
 	cfg.CreateHooks = nil

@@ -12,8 +12,8 @@ type createTokenRequest struct {
 	Name           string      `json:"name" minLength:"1" maxLength:"100" example:"ci deploy"`
 	Role           string      `json:"role" enum:"admin,read,delivery" doc:"read tokens get 403 on every change; delivery tokens only list domains and read certificates and private keys (403 for everything else)."`
 	Scope          *tokenScope `json:"scope,omitempty" doc:"Delivery tokens only: limit the token to these domains; any other is 404 through it. Ids must be the organization's domains; names are normalized like domain names."`
-	ExpiresAt      *time.Time  `json:"expiresAt,omitempty" nullable:"false" doc:"In the future; never expires when left out."`
-	OrganizationID string      `json:"organizationId,omitempty" doc:"Default: the calling token's organization. Another organization requires the caller to be its owner or admin."`
+	ExpiresAt      *time.Time  `json:"expiresAt,omitempty" nullable:"false" doc:"In the future, and not after the calling token's expiry; never expires when left out (refused when the calling token expires)."`
+	OrganizationID string      `json:"organizationId,omitempty" doc:"The calling token's organization (the default); a token creates tokens only there (403 for another)."`
 }
 
 type createTokenInput struct {
@@ -24,11 +24,12 @@ type createdTokenOutput struct {
 	Body createdToken
 }
 
-// createToken mints a token for the caller's user. For the token's own
-// organization anyone may (a token never has more rights than its user,
-// whose membership is checked on every request); minting into another
-// organization widens what this caller can reach, so there it takes an
-// owner or admin.
+// createToken mints a token for the caller's user in the calling token's
+// organization, with no more than the calling token has: its role at most
+// the caller's, its expiry no later, its scope inside the caller's (the
+// store applies dcvaas.Token.Contains and records the caller as the
+// parent, so that revoking the caller revokes it). Minting into another
+// organization takes a credential of that organization acting there.
 func (s *server) createToken(ctx context.Context, in *createTokenInput) (*createdTokenOutput, error) {
 	actor := actorFrom(ctx)
 	// The scope is checked against the organization's domains; the name,
@@ -40,14 +41,11 @@ func (s *server) createToken(ctx context.Context, in *createTokenInput) (*create
 	}
 	orgID := actor.OrgID
 	if id := in.Body.OrganizationID; id != "" && id != actor.OrgID {
-		org, err := s.store.FindMembership(ctx, actor.UserID, id)
-		if err != nil {
+		// Not a member: the organization is not found (404), as anywhere.
+		if _, err := s.store.FindMembership(ctx, actor.UserID, id); err != nil {
 			return nil, err
 		}
-		if !org.Role.CanAdminister() {
-			return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "only an owner or admin may create tokens for that organization")
-		}
-		orgID = id
+		return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "a token creates tokens only in its own organization; use a token of that organization")
 	}
 	secret, t, err := apitoken.Mint(apitoken.Request{Name: in.Body.Name, Role: dcvaas.TokenRole(in.Body.Role), ExpiresAt: in.Body.ExpiresAt},
 		orgID, actor.UserID, s.now())
@@ -56,7 +54,7 @@ func (s *server) createToken(ctx context.Context, in *createTokenInput) (*create
 	}
 	t.Scope = scope
 	if err := s.store.CreateToken(ctx, actor, t); err != nil {
-		return nil, err
+		return nil, bodyFields(err)
 	}
 	return &createdTokenOutput{Body: createdToken{
 		ID:             t.ID,
@@ -67,6 +65,7 @@ func (s *server) createToken(ctx context.Context, in *createTokenInput) (*create
 		Scope:          toTokenScope(t.Scope),
 		CreatedAt:      t.CreatedAt.UTC(),
 		ExpiresAt:      utc(t.ExpiresAt),
+		ParentID:       t.ParentID,
 		Token:          secret,
 	}}, nil
 }

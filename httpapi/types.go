@@ -190,6 +190,7 @@ type token struct {
 	CreatedAt      time.Time   `json:"createdAt"`
 	LastUsedAt     *time.Time  `json:"lastUsedAt,omitempty" doc:"Recorded at most once a minute."`
 	ExpiresAt      *time.Time  `json:"expiresAt,omitempty"`
+	ParentID       string      `json:"parentId,omitempty" doc:"The token that created this one; revoking it revokes this one."`
 }
 
 func toToken(t *dcvaas.Token) token {
@@ -203,6 +204,7 @@ func toToken(t *dcvaas.Token) token {
 		CreatedAt:      t.CreatedAt.UTC(),
 		LastUsedAt:     utc(t.LastUsedAt),
 		ExpiresAt:      utc(t.ExpiresAt),
+		ParentID:       t.ParentID,
 	}
 }
 
@@ -216,6 +218,7 @@ type createdToken struct {
 	Scope          *tokenScope `json:"scope,omitempty"`
 	CreatedAt      time.Time   `json:"createdAt"`
 	ExpiresAt      *time.Time  `json:"expiresAt,omitempty"`
+	ParentID       string      `json:"parentId,omitempty" doc:"The token that created this one (the calling token); revoking it revokes this one."`
 	Token          string      `json:"token" doc:"The secret. Shown in this response only; store it now."`
 }
 

@@ -152,6 +152,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 				return nil, fmt.Errorf("create database directory: %w", err)
 			}
 		}
+		if err := privateFiles(dsn); err != nil {
+			return nil, err
+		}
 		// _txlock=immediate takes the write lock at BEGIN, so two writers
 		// queue on busy_timeout instead of failing to upgrade mid-transaction.
 		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
@@ -291,4 +294,36 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	}
 	t := fromMicros(v.Int64)
 	return &t
+}
+
+// privateFiles creates the SQLite database file with mode 0600 before
+// SQLite opens it, and takes group and other bits away from one that
+// exists. SQLite creates its -wal and -shm files with the database file's
+// mode, so all three stay private to the service's user whatever the
+// umask or the directory: they hold tokens' hashes, sealed secrets and
+// everyone's domains.
+func privateFiles(dsn string) error {
+	path, _, _ := strings.Cut(dsn, "?")
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("database file: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make database file private: %w", err)
+			}
+		}
+	}
+	return nil
 }

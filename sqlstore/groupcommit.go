@@ -47,6 +47,12 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error { retur
 
 // inTx runs fn in a transaction on the writer, committing when fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	// A value a CHECK constraint refuses is the caller's mistake, named by
+	// its field, never an internal error (constraint.go).
+	return checkViolation(db.inTxRaw(ctx, fn))
+}
+
+func (db *DB) inTxRaw(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.dialect != SQLite {
 		tx, err := db.write.BeginTx(ctx, nil)
 		if err != nil {

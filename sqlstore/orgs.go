@@ -57,19 +57,10 @@ func (db *DB) createOrg(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, nam
 	}
 	now := db.now().UTC()
 	org := &dcvaas.Organization{ID: newID(), Name: name, Settings: settings, CreatedAt: now, UpdatedAt: now, Role: dcvaas.RoleOwner}
-	// The name check runs first so that a taken name is a clean ECONFLICT;
-	// the unique index still decides races.
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations WHERE lower(name) = lower($1)`, name).Scan(&n); err != nil {
-		return nil, err
-	} else if n > 0 {
-		return nil, dcvaas.Errorf(dcvaas.ECONFLICT, "an organization named %q already exists", name)
-	}
+	// Names are not unique (orgname): nobody can squat a future
+	// customer's name or learn which names exist.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO organizations (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
 		org.ID, org.Name, string(raw), micros(now), micros(now)); err != nil {
-		if isUniqueViolation(err) {
-			return nil, dcvaas.Errorf(dcvaas.ECONFLICT, "an organization named %q already exists", name)
-		}
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO organization_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
@@ -157,12 +148,6 @@ func (db *DB) UpdateOrganization(ctx context.Context, actor dcvaas.Actor, orgID 
 		}
 		details := map[string]any{}
 		if u.Name != nil && *u.Name != org.Name {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations WHERE lower(name) = lower($1) AND id <> $2`, *u.Name, orgID).Scan(&n); err != nil {
-				return err
-			} else if n > 0 {
-				return dcvaas.Errorf(dcvaas.ECONFLICT, "an organization named %q already exists", *u.Name)
-			}
 			details["name"] = map[string]any{"from": org.Name, "to": *u.Name}
 			org.Name = *u.Name
 		}
@@ -177,9 +162,6 @@ func (db *DB) UpdateOrganization(ctx context.Context, actor dcvaas.Actor, orgID 
 		org.UpdatedAt = db.now().UTC()
 		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET name = $1, settings = $2, updated_at = $3 WHERE id = $4`,
 			org.Name, string(raw), micros(org.UpdatedAt), orgID); err != nil {
-			if isUniqueViolation(err) {
-				return dcvaas.Errorf(dcvaas.ECONFLICT, "an organization named %q already exists", org.Name)
-			}
 			return err
 		}
 		actor.OrgID = orgID

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -18,13 +19,17 @@ func (db *DB) createToken(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, t
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO api_tokens
-		(id, org_id, user_id, name, prefix, token_hash, role, created_at, expires_at, scope)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.ID, t.OrgID, t.UserID, t.Name, t.Prefix, t.Hash, string(t.Role), micros(t.CreatedAt), nullMicros(t.ExpiresAt), scope); err != nil {
+		(id, org_id, user_id, name, prefix, token_hash, role, created_at, expires_at, scope, parent_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		t.ID, t.OrgID, t.UserID, t.Name, t.Prefix, t.Hash, string(t.Role), micros(t.CreatedAt), nullMicros(t.ExpiresAt), scope,
+		sql.NullString{String: t.ParentID, Valid: t.ParentID != ""}); err != nil {
 		return err
 	}
 	actor.OrgID = t.OrgID
 	details := map[string]any{"name": t.Name, "role": t.Role, "prefix": t.Prefix}
+	if t.ParentID != "" {
+		details["parentId"] = t.ParentID
+	}
 	if t.Scope != nil {
 		details["scope"] = t.Scope
 	}
@@ -38,8 +43,46 @@ func (db *DB) CreateToken(ctx context.Context, actor dcvaas.Actor, t *dcvaas.Tok
 		if _, err := db.findMembership(ctx, tx, t.UserID, t.OrgID); err != nil {
 			return err
 		}
+		if actor.TokenID != "" {
+			// Read in the transaction: a parent revoked at the same moment
+			// creates nothing.
+			parent, err := db.liveToken(ctx, tx, actor.TokenID)
+			if err != nil {
+				return err
+			}
+			if err := parent.Contains(t); err != nil {
+				return err
+			}
+			t.ParentID = parent.ID
+		}
 		return db.createToken(ctx, tx, actor, t)
 	})
+}
+
+// liveToken reads an unrevoked, unexpired token for the containment rule.
+func (db *DB) liveToken(ctx context.Context, tx *sql.Tx, id string) (*dcvaas.Token, error) {
+	var t dcvaas.Token
+	var role string
+	var expires sql.NullInt64
+	var scope sql.NullString
+	q := `SELECT id, org_id, user_id, role, expires_at, scope FROM api_tokens
+		WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`
+	if db.dialect == Postgres {
+		// A revocation running now waits for this transaction, or this
+		// one for it and then finds the parent revoked (RevokeToken).
+		q += " FOR SHARE"
+	}
+	err := tx.QueryRowContext(ctx, q, id, micros(db.now())).Scan(&t.ID, &t.OrgID, &t.UserID, &role, &expires, &scope)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token")
+	} else if err != nil {
+		return nil, err
+	}
+	t.Role, t.ExpiresAt = dcvaas.TokenRole(role), fromNullMicros(expires)
+	if t.Scope, err = decodeScope(scope); err != nil {
+		return nil, fmt.Errorf("token %s scope: %w", t.ID, err)
+	}
+	return &t, nil
 }
 
 // Authenticate implements dcvaas.TokenStore.
@@ -111,7 +154,7 @@ func (db *DB) ListTokens(ctx context.Context, orgID string, p dcvaas.Page) ([]*d
 	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens WHERE org_id = $1 AND revoked_at IS NULL`, orgID).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT id, org_id, user_id, name, prefix, role, created_at, last_used_at, expires_at, scope
+	rows, err := db.read.QueryContext(ctx, `SELECT id, org_id, user_id, name, prefix, role, created_at, last_used_at, expires_at, scope, parent_id
 		FROM api_tokens WHERE org_id = $1 AND revoked_at IS NULL
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, orgID, p.Limit, p.Offset)
 	if err != nil {
@@ -124,8 +167,8 @@ func (db *DB) ListTokens(ctx context.Context, orgID string, p dcvaas.Page) ([]*d
 		var role string
 		var created int64
 		var lastUsed, expires sql.NullInt64
-		var scope sql.NullString
-		if err := rows.Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires, &scope); err != nil {
+		var scope, parent sql.NullString
+		if err := rows.Scan(&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Prefix, &role, &created, &lastUsed, &expires, &scope, &parent); err != nil {
 			return nil, 0, err
 		}
 		var err error
@@ -133,31 +176,86 @@ func (db *DB) ListTokens(ctx context.Context, orgID string, p dcvaas.Page) ([]*d
 			return nil, 0, fmt.Errorf("token %s scope: %w", t.ID, err)
 		}
 		t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
+		t.ParentID = parent.String
 		out = append(out, &t)
 	}
 	return out, total, rows.Err()
 }
 
-// RevokeToken implements dcvaas.TokenStore.
+// RevokeToken implements dcvaas.TokenStore. The token and every live
+// token below it (created by it, by those, …) are revoked in one
+// transaction: no descendant outlives its ancestor. On SQLite the single
+// writer serializes this with every CreateToken. On PostgreSQL a
+// CreateToken holds its parent's row FOR SHARE: one that got there first
+// makes the update below wait for its commit, and the statement is then
+// run again (with a fresh snapshot) until it revokes nothing more, so the
+// child it created is found; one that comes later finds its parent
+// revoked.
 func (db *DB) RevokeToken(ctx context.Context, actor dcvaas.Actor, id string) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL`,
-			micros(db.now()), id, actor.OrgID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		now := micros(db.now())
+		var found string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM api_tokens WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL`+db.dialect.forUpdate(),
+			id, actor.OrgID).Scan(&found)
+		if errors.Is(err, sql.ErrNoRows) {
 			return dcvaas.Errorf(dcvaas.ENOTFOUND, "token not found")
-		}
-		// Its browser sessions end with it (AuthenticateSession also checks
-		// the token; deleting them keeps no dead session around).
-		if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE token_id = $1`, id); err != nil {
+		} else if err != nil {
 			return err
 		}
-		return db.audit(ctx, tx, actor, "token.revoked", "token", id, nil)
+		var revoked []string
+		for {
+			more, err := db.revokeSubtree(ctx, tx, id, now)
+			if err != nil {
+				return err
+			}
+			if len(more) == 0 {
+				break
+			}
+			revoked = append(revoked, more...)
+		}
+		slices.Sort(revoked)
+		for _, r := range revoked {
+			// Their browser sessions end with them (AuthenticateSession
+			// also checks the token; deleting them keeps no dead session).
+			if _, err := tx.ExecContext(ctx, `DELETE FROM web_sessions WHERE token_id = $1`, r); err != nil {
+				return err
+			}
+			var details map[string]any
+			if r != id {
+				details = map[string]any{"revokedWith": id}
+			}
+			if err := db.audit(ctx, tx, actor, "token.revoked", "token", r, details); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// revokeSubtree revokes the live tokens at and below id and returns their
+// ids.
+func (db *DB) revokeSubtree(ctx context.Context, tx *sql.Tx, id string, now int64) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE subtree (id) AS (
+			SELECT id FROM api_tokens WHERE id = $1
+			UNION
+			SELECT t.id FROM api_tokens t JOIN subtree s ON t.parent_id = s.id
+		)
+		UPDATE api_tokens SET revoked_at = $2
+		WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL
+		RETURNING id`, id, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // encodeScope is a token scope as the scope column keeps it: JSON, or

@@ -137,7 +137,7 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, c *call) {
 		f := false
 		wildcard = &f
 	}
-	dom, err := domainname.NewDomain(r.PostFormValue("domainName"), wildcard, r.PostFormValue("keyType"), s.VerifyZone, c.signed.Auth.OrgSettings)
+	dom, err := domainname.NewDomain(r.PostFormValue("domainName"), wildcard, r.PostFormValue("keyType"), s.VerifyZone, s.AllowTLDs, c.signed.Auth.OrgSettings)
 	if err == nil {
 		_, err = s.Store.CreateDomain(r.Context(), c.actor, dom)
 	}

@@ -177,8 +177,11 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request, c *call) {
 		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
 		return
 	}
-	secret, t, err := apitoken.Mint(apitoken.Request{Name: r.PostFormValue("name"), Role: dcvaas.TokenRole(r.PostFormValue("role"))},
-		c.actor.OrgID, c.actor.UserID, s.Clock())
+	// A token created here expires with the token this browser signed in
+	// with, if that one expires: no token creates one that outlives it
+	// (dcvaas.Token.Contains), and the form asks for no expiry.
+	secret, t, err := apitoken.Mint(apitoken.Request{Name: r.PostFormValue("name"), Role: dcvaas.TokenRole(r.PostFormValue("role")),
+		ExpiresAt: c.signed.Auth.Token.ExpiresAt}, c.actor.OrgID, c.actor.UserID, s.Clock())
 	if err == nil {
 		err = s.Store.CreateToken(r.Context(), c.actor, t)
 	}

@@ -47,7 +47,10 @@ type Deps struct {
 	// Connections is nil when DNS provider connections are not set up.
 	Connections *connection.Service
 	VerifyZone  string
-	HardDelete  bool
+	// AllowTLDs lets domain names under these labels through although
+	// they are not public (DCVAAS_ALLOW_TLDS; domainname.CheckPublic).
+	AllowTLDs  []string
+	HardDelete bool
 	// PublicURL is where browsers reach dcvaas; its origin is the only one
 	// POSTs are accepted from. Empty: the request's own Host.
 	PublicURL string

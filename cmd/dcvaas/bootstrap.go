@@ -12,6 +12,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/orgname"
 	"github.com/dcvaas/dcvaas/sqlstore"
 )
 
@@ -25,9 +26,12 @@ func bootstrap(ctx context.Context, fs *flag.FlagSet, args []string, getenv func
 	if err != nil {
 		return err
 	}
-	name := strings.TrimSpace(*orgName)
-	if name == "" || len(name) > 100 {
+	if strings.TrimSpace(*orgName) == "" {
 		return errors.New("--org-name is required (1 to 100 characters)")
+	}
+	name, err := orgname.Normalize(*orgName)
+	if err != nil {
+		return fmt.Errorf("--org-name %w", err)
 	}
 	addr, err := mail.ParseAddress(strings.TrimSpace(*email))
 	if err != nil || addr.Name != "" {
@@ -66,9 +70,6 @@ func createOrganization(ctx context.Context, db *sqlstore.DB, name, email string
 	tok := &dcvaas.Token{Name: "bootstrap", Prefix: apitoken.DisplayPrefix(plain), Hash: apitoken.Hash(plain), Role: dcvaas.TokenAdmin}
 	org, user, err := db.Bootstrap(ctx, name, email, tok)
 	if err != nil {
-		if dcvaas.ErrorCode(err) == dcvaas.ECONFLICT {
-			return nil, nil, nil, "", fmt.Errorf("organization %q already exists; nothing was changed", name)
-		}
 		return nil, nil, nil, "", err
 	}
 	return org, user, tok, plain, nil

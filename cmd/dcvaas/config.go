@@ -71,6 +71,7 @@ var settings = append([]setting{
 	{"log-level", "DCVAAS_LOG_LEVEL", "info", "debug, info, warn or error", groupLogging},
 	{"log-format", "DCVAAS_LOG_FORMAT", "text", "text or json", groupLogging},
 	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records", groupDNS},
+	{"allow-tlds", "DCVAAS_ALLOW_TLDS", "", "comma-separated top-level labels (or suffixes) whose domain names are accepted although not public, e.g. test for tests and demos; by default special-use names (localhost, local, internal, test, example, onion, arpa, …) and names outside the ICANN TLDs are refused", groupHTTP},
 	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted", groupHTTP},
 	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight", groupJobs},
 	{"dnssec", "DCVAAS_DNSSEC", "false", "sign the verify zone with DNSSEC (ECDSA P-256 keys kept sealed in the database, shared by every node); hand 'dcvaas dns ds' to the parent zone", groupDNS},
@@ -89,6 +90,7 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	VerifyZone      string
+	AllowTLDs       []string
 	HardDelete      bool
 	DNSSEC          bool // sign the verify zone (dnssec.go)
 	ShutdownTimeout time.Duration
@@ -188,6 +190,16 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 		bad("DCVAAS_VERIFY_ZONE", "%q is not a DNS zone name: %v", zone, err)
 	}
 	c.VerifyZone = zone
+	for _, l := range strings.Split(get("DCVAAS_ALLOW_TLDS"), ",") {
+		l = strings.Trim(strings.ToLower(strings.TrimSpace(l)), ".")
+		if l == "" {
+			continue
+		}
+		if _, err := domainname.Normalize("x."+l, ""); err != nil && !strings.Contains(err.Error(), "public suffix") {
+			bad("DCVAAS_ALLOW_TLDS", "%q is not a DNS label: %v", l, err)
+		}
+		c.AllowTLDs = append(c.AllowTLDs, l)
+	}
 	if c.HardDelete, err = strconv.ParseBool(get("DCVAAS_HARD_DELETE")); err != nil {
 		bad("DCVAAS_HARD_DELETE", "want true or false, got %q", get("DCVAAS_HARD_DELETE"))
 	}

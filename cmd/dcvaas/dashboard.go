@@ -22,6 +22,7 @@ func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connec
 		Sessions:    sessions,
 		Connections: conns,
 		VerifyZone:  cfg.VerifyZone,
+		AllowTLDs:   cfg.AllowTLDs,
 		HardDelete:  cfg.HardDelete,
 		PublicURL:   cfg.Connections.PublicURL,
 		Limiter:     limiter,

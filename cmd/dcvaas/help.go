@@ -32,8 +32,8 @@ Applies the database migrations (dcvaas's and the job queue's) and exits.`,
 
 Creates an organization, its owner and a first admin API token, printed
 once. The database must exist already (run 'dcvaas migrate' or 'dcvaas
-serve' first with the same DCVAAS_DATABASE_URL). An existing organization
-name fails and changes nothing.`,
+serve' first with the same DCVAAS_DATABASE_URL). Organization names are
+not unique: running it twice makes two organizations.`,
 	"dcvaas keys rotate": `usage: dcvaas keys rotate [--batch N] [flags]
 
 Re-seals every stored secret (provider tokens, private keys, ACME account

@@ -113,11 +113,19 @@ func TestEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &boot); err != nil || !strings.HasPrefix(boot.Token, "dcv_") || boot.OrganizationID == "" {
 		t.Fatalf("bootstrap printed %q (%v)", out.String(), err)
 	}
-	// Again with the same name: refused, nothing changed.
-	var errOut bytes.Buffer
-	err := run(context.Background(), []string{"bootstrap", "--org-name", "acme", "--owner-email", "x@acme.test"}, env(vars), io.Discard, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "already exists") {
+	// Again with the same name (width folded): organization names are not
+	// unique, so this is a second organization with a name of its own form.
+	var again bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "--org-name", "ａｃｍｅ", "--owner-email", "x@acme.test", "--json"}, env(vars), &again, io.Discard); err != nil {
 		t.Fatalf("second bootstrap: %v", err)
+	}
+	var boot2 struct{ OrganizationID, OrganizationName string }
+	if err := json.Unmarshal(again.Bytes(), &boot2); err != nil || boot2.OrganizationID == boot.OrganizationID || boot2.OrganizationName != "acme" {
+		t.Fatalf("second bootstrap printed %q (%v)", again.String(), err)
+	}
+	// A name with a bidirectional override is refused.
+	if err := run(context.Background(), []string{"bootstrap", "--org-name", "evil‮gnp", "--owner-email", "x@acme.test"}, env(vars), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "bidirectional") {
+		t.Fatalf("bootstrap with a bidi override: %v", err)
 	}
 
 	base := startServe(t, vars)
@@ -158,6 +166,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		"DCVAAS_ENCRYPTION_KEY":   {"DCVAAS_ENCRYPTION_KEY": "abcd"},
 		"DCVAAS_CORS_ORIGINS":     {"DCVAAS_CORS_ORIGINS": "https://ok.example, ftp://x"},
 		"DCVAAS_HARD_DELETE":      {"DCVAAS_HARD_DELETE": "maybe"},
+		"DCVAAS_ALLOW_TLDS":       {"DCVAAS_ALLOW_TLDS": "test, not a label"},
 		"DCVAAS_VERIFY_ZONE":      {"DCVAAS_VERIFY_ZONE": "not a zone"},
 		"DCVAAS_SHUTDOWN_TIMEOUT": {"DCVAAS_SHUTDOWN_TIMEOUT": "-1s"},
 		"DCVAAS_DB_MAX_CONNS":     {"DCVAAS_DB_MAX_CONNS": "1"},

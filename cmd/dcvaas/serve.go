@@ -96,6 +96,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		Limiter:     limiter,
 		RateLimit:   cfg.RateLimit,
 		VerifyZone:  cfg.VerifyZone,
+		AllowTLDs:   cfg.AllowTLDs,
 		CORSOrigins: cfg.CORSOrigins,
 		HardDelete:  cfg.HardDelete,
 		Clock:       time.Now,
