@@ -34,11 +34,7 @@ const csrWait = 5 * time.Minute
 // (cabudget.Wait, so the job engine defers without failing) when the
 // customer has not submitted one yet.
 func (is *Issuer) domainCSR(ctx context.Context, d *dcvaas.Domain) (*dcvaas.DomainCSR, error) {
-	cs, ok := is.cfg.Store.(CSRStore)
-	if !ok {
-		return nil, dcvaas.Errorf(dcvaas.ENOTIMPLEMENTED, "this server cannot issue for customer-held keys")
-	}
-	c, err := cs.DomainCSR(ctx, d.ID)
+	c, err := is.cfg.Store.DomainCSR(ctx, d.ID)
 	if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {
 		return nil, &cabudget.Wait{For: "the customer's CSR (PUT /api/domains/" + d.ID + "/csr)", Until: is.now().Add(csrWait)}
 	}
@@ -102,7 +98,7 @@ func (s *session) customerCSR(ctx context.Context, d *dcvaas.Domain, order acmea
 		}
 	}
 	if s.orderCSR != c.PEM {
-		if err := s.is.cfg.Store.(CSRStore).SetPendingOrderCSR(ctx, d.ID, order.Location, c.PEM); err != nil {
+		if err := s.is.cfg.Store.SetPendingOrderCSR(ctx, d.ID, order.Location, c.PEM); err != nil {
 			return nil, err
 		}
 	}
