@@ -186,7 +186,9 @@ func PublicKeySHA256(spki []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func normalize(n string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), ".") }
+func normalize(n string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), ".")
+}
 
 func keyTypeOr(kt string) string {
 	if kt == "" {

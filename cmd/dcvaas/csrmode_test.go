@@ -159,7 +159,7 @@ func csrModeEndToEnd(t *testing.T, dialect sqlstore.Dialect, dbURL string) {
 			detail           string
 		}{
 			{"another name", admin, csrURL, map[string]any{"csr": newCSR(t, key, "other.example.com", "*.other.example.com")}, 422, "other.example.com"},
-			{"a name too many", admin, csrURL, map[string]any{"csr": newCSR(t, key, name, "*." + name, "evil.example.net")}, 422, "evil.example.net"},
+			{"a name too many", admin, csrURL, map[string]any{"csr": newCSR(t, key, name, "*."+name, "evil.example.net")}, 422, "evil.example.net"},
 			{"no wildcard", admin, csrURL, map[string]any{"csr": newCSR(t, key, name)}, 422, "lacks *." + name},
 			{"1024-bit RSA", admin, csrURL, map[string]any{"csr": newCSR(t, weak, name, "*."+name)}, 422, "1024 bits is too weak"},
 			{"RSA for an ec256 domain", admin, csrURL, map[string]any{"csr": newCSR(t, rsaKey, name, "*."+name)}, 422, "keyType is ec256"},
