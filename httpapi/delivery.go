@@ -21,6 +21,9 @@ var deliveryOperations = map[string]bool{
 	// reads the keys of managed domains, so this grants nothing new.
 	"submitCSR": true,
 	"getCSR":    true,
+	// dcvaas sync follows the event stream so that a renewal reaches disk
+	// within seconds; a scoped token sees its domains' events only.
+	"streamEvents": true,
 }
 
 // deliveryMutations are the deliveryOperations that change something.

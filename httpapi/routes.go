@@ -163,7 +163,8 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	streamOp := op(http.MethodGet, "/api/events/stream", "streamEvents", "Stream events (SSE)", "Events", http.StatusOK,
 		"Server-Sent Events: each message has id (the cursor), event (the type) and data (the Event JSON). "+
 			"Last-Event-ID resumes after that event; without it only new events are sent. A comment line is sent "+
-			"at least every 15 s. Events committed on any node of a cluster arrive within a second.")
+			"at least every 15 s. Events committed on any node of a cluster arrive within a second. "+
+			"Delivery tokens may follow it too (dcvaas sync does); a scoped one gets its domains' events only.")
 	streamOp.Responses = map[string]*huma.Response{"200": {
 		Description: "An endless text/event-stream.",
 		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString,
