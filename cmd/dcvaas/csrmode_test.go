@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -298,5 +300,98 @@ func csrModeEndToEnd(t *testing.T, dialect sqlstore.Dialect, dbURL string) {
 	csrLine := strings.Split(sub["csr"].(string), "\n")[2]
 	if !bytes.Contains(dump, []byte(csrLine)) {
 		t.Fatalf("the stored CSR (%q) is not in the dump either: the scan sees nothing", csrLine)
+	}
+}
+
+// TestSyncOwnKeysFollowsStream: `dcvaas sync --own-keys` (long-running,
+// polling only hourly) makes the key of a csr-mode domain on its machine,
+// submits its CSR, and installs the certificate Pebble issues for it; a
+// renewal reaches disk within 5 s through the event stream alone.
+func TestSyncOwnKeysFollowsStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues real certificates from an in-process Pebble")
+	}
+	for _, dialect := range storetest.Dialects(t) {
+		t.Run(string(dialect), func(t *testing.T) { syncOwnKeys(t, storetest.URL(t, dialect)) })
+	}
+}
+
+func syncOwnKeys(t *testing.T, dbURL string) {
+	w := newIssuanceWorld(t, dbURL)
+	admin, _ := bootstrapOrg(t, w.vars)
+	base := w.serve(t)
+	tok := deliveryToken(t, base, admin)
+	name := "agent-" + randLabel(5) + ".example.com"
+	status, dom := call(t, "POST", base+"/api/domains", admin, map[string]any{"domainName": name, "keyMode": "csr"})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, dom)
+	}
+	id := dom["id"].(string)
+	w.dns.Delegate(name, dom["cnameTarget"].(string))
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() {
+		done <- run(ctx, []string{"sync", "--api-url", base, "--dir", dir, "--own-keys", "--interval", "1h"},
+			env(map[string]string{"DCVAAS_SYNC_TOKEN": tok}), io.Discard, logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	// The agent is following the stream before the domain moves.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "following the event stream") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent does not follow the stream:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status, j := call(t, "POST", base+"/api/domains/"+id+"/verify", admin, nil); status != http.StatusAccepted {
+		t.Fatalf("verify: %d %v", status, j)
+	}
+	// domain.verified → the agent submits its CSR → issuance →
+	// certificate.issued → the agent installs it with its own key.
+	keyPath := filepath.Join(dir, name, ".own-key", "privkey.pem")
+	serial := func() string {
+		if _, err := os.Stat(filepath.Join(dir, name, "current")); err != nil {
+			return ""
+		}
+		return leafSerial(t, dir, name) // checks certificate and key match
+	}
+	deadline = time.Now().Add(90 * time.Second)
+	for serial() == "" {
+		if time.Now().After(deadline) {
+			_, d := call(t, "GET", base+"/api/domains/"+id, admin, nil)
+			t.Fatalf("nothing installed; domain %v\n%s", d, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	local, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if installed, _ := os.ReadFile(filepath.Join(dir, name, "privkey.pem")); string(installed) != string(local) {
+		t.Fatal("privkey.pem is not the agent's own key")
+	}
+	first := serial()
+
+	status, j := call(t, "POST", base+"/api/domains/"+id+"/renew", admin, nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("renew: %d %v", status, j)
+	}
+	waitJob(t, base, admin, j["jobId"].(string), 60*time.Second)
+	renewed := time.Now()
+	for serial() == first {
+		if time.Since(renewed) > 5*time.Second {
+			t.Fatalf("the renewal did not reach disk within 5 s\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("renewal on disk %s after its job succeeded", time.Since(renewed).Round(time.Millisecond))
+	if installed, _ := os.ReadFile(filepath.Join(dir, name, "privkey.pem")); string(installed) != string(local) {
+		t.Fatal("the renewal changed the key")
 	}
 }
