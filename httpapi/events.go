@@ -150,11 +150,12 @@ func (s *server) streamEvents(ctx context.Context, in *streamEventsInput) (*huma
 	}}, nil
 }
 
-// eventDomainName is the domainName of an event's data, "" when it has none.
+// eventDomainName is the domain name of an event's data, "" when it has
+// none (then only a scope naming its domain id allows it).
 func eventDomainName(e *dcvaas.Event) string {
-	var d struct {
-		DomainName string `json:"domainName"`
+	var d dcvaas.EventData
+	if json.Unmarshal(e.Data, &d) != nil || d.Domain == nil {
+		return ""
 	}
-	_ = json.Unmarshal(e.Data, &d)
-	return d.DomainName
+	return d.Domain.DomainName
 }

@@ -269,6 +269,11 @@ func csrModeEndToEnd(t *testing.T, dialect sqlstore.Dialect, dbURL string) {
 		t.Fatalf("same key again: %d %v", status, sub)
 	}
 
+	// Every submission is on record.
+	if status, a := call(t, "GET", base+"/api/audit?action=domain.csr_submitted", admin, nil); status != 200 || a["total"] != float64(3) {
+		t.Fatalf("audit domain.csr_submitted: %d %v", status, a)
+	}
+
 	// The keys never reached the database: not in any row, nor (SQLite) in
 	// the database files' bytes.
 	db := storetest.Open(t, dbURL)
