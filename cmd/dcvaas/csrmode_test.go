@@ -236,6 +236,10 @@ func csrModeEndToEnd(t *testing.T, dialect sqlstore.Dialect, dbURL string) {
 			t.Fatalf("%s: %d %v", tc.path, status, p)
 		}
 	}
+	// Caddy's endpoint has no key to serve: 204, so Caddy looks elsewhere.
+	if status, _, body := get(t, base+"/tls/"+delivery+"/certificate?server_name="+name, "", ""); status != http.StatusNoContent {
+		t.Fatalf("Caddy endpoint for a csr-mode domain: %d %s", status, body)
+	}
 	// A delivery token's JSON form comes without a key rather than failing.
 	if status, c := call(t, "GET", base+"/api/domains/"+id+"/certificate", delivery, nil); status != 200 || c["privateKeyPem"] != nil || c["certificatePem"] == nil {
 		t.Fatalf("delivery JSON: %d %v", status, c)
