@@ -51,17 +51,31 @@ func Stream(ctx context.Context, w io.Writer, flush func() error, hub *Hub, src 
 	if resume {
 		cursor = *o.Resume
 	}
+	// Subscribed before the stream is announced open: a client that acts
+	// on the announcement (creates a domain, expects its event) must not
+	// find its event fall between the two.
+	sub, from, err := hub.Subscribe(ctx, o.OrgID, o.Filter)
+	if err != nil {
+		return err
+	}
 	// A first comment tells the client the stream is open.
 	if _, err := io.WriteString(w, ": stream open\n\n"); err != nil {
+		sub.Close()
 		return err
 	}
 	if err := flush(); err != nil {
+		sub.Close()
 		return err
 	}
-	for ctx.Err() == nil {
-		sub, from, err := hub.Subscribe(ctx, o.OrgID, o.Filter)
-		if err != nil {
-			return err
+	if ctx.Err() != nil {
+		sub.Close()
+		return nil
+	}
+	for first := true; ctx.Err() == nil; first = false {
+		if !first {
+			if sub, from, err = hub.Subscribe(ctx, o.OrgID, o.Filter); err != nil {
+				return err
+			}
 		}
 		if !resume {
 			cursor, resume = from, true
