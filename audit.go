@@ -43,7 +43,7 @@ var AuditActions = []string{
 	"organization.created", "organization.updated",
 	"token.created", "token.revoked",
 	"domain.created", "domain.deleted", "domain.dns_verified", "domain.failed",
-	"domain.dns_setup", "domain.cname_missing", "domain.cname_restored",
+	"domain.dns_setup", "domain.cname_missing", "domain.cname_restored", "domain.csr_submitted",
 	"job.queued", "job.started", "job.succeeded", "job.failed", "job.retried", "job.retry_scheduled",
 	"certificate.issued", "certificate.key_read",
 	"ca.failover", "ca.rate_limit",

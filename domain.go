@@ -27,6 +27,12 @@ const (
 	KeyRSA4096 = "rsa4096"
 )
 
+// Key modes: who holds a domain's private keys.
+const (
+	KeyModeManaged = "managed"
+	KeyModeCSR     = "csr"
+)
+
 // Domain is a customer's name that dcvaas obtains certificates for.
 type Domain struct {
 	ID    string
@@ -40,11 +46,15 @@ type Domain struct {
 	LastError       string
 	IncludeWildcard bool
 	KeyType         string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	LastIssuedAt    *time.Time
-	ExpiresAt       *time.Time
-	DeletedAt       *time.Time
+	// KeyMode is who holds the private keys: KeyModeManaged (dcvaas
+	// generates and keeps them, sealed) or KeyModeCSR (the customer does,
+	// and submits a CSR; dcvaas never sees a key).
+	KeyMode      string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastIssuedAt *time.Time
+	ExpiresAt    *time.Time
+	DeletedAt    *time.Time
 	// CNAMEStatus is what the daily delegation check last found for the
 	// domain (see Delegation).
 	CNAMEStatus CNAMEStatus
@@ -148,4 +158,18 @@ func (a DomainAction) Allows(st DomainStatus) bool {
 		}
 	}
 	return false
+}
+
+// DomainCSR is the certificate signing request a csr-mode domain's
+// certificates are ordered with, until the customer submits another.
+type DomainCSR struct {
+	DomainID string
+	// PEM is the CSR alone, PEM encoded.
+	PEM string
+	// KeyType names the CSR's public key (ec256, ec384, rsa2048, rsa3072,
+	// rsa4096).
+	KeyType string
+	// PublicKeySHA256 is the hex SHA-256 of the CSR's SubjectPublicKeyInfo.
+	PublicKeySHA256 string
+	SubmittedAt     time.Time
 }

@@ -81,6 +81,9 @@ type Store interface {
 	SetCABackoff(ctx context.Context, actor dcvaas.Actor, caName string, until time.Time, reason, action string, details map[string]any) error
 	AuditCAEvent(ctx context.Context, actor dcvaas.Actor, action, caName string, details map[string]any) error
 
+	// Customer-held keys (csrmode.go).
+	CSRStore
+
 	RecordValidationFailure(ctx context.Context, hostname, caName, domainID string) error
 	ValidationFailuresSince(ctx context.Context, hostname string, since time.Time) (int, time.Time, error)
 }

@@ -33,17 +33,19 @@ func (s *session) download(ctx context.Context, d *dcvaas.Domain, order acmeapi.
 		return nil, fmt.Errorf("certificate from %s: %w", s.ca.Name, err)
 	}
 	leaf := certs[0]
-	if !sameKey(leaf.PublicKey, key) {
+	if s.csr != nil {
+		// The customer's key: the certificate must carry the public key
+		// of the CSR the order was finalized with.
+		if s.orderCSR == "" || !certMatchesCSR(chainPEM, &dcvaas.DomainCSR{PublicKeySHA256: csrKeyHash(s.orderCSR)}) {
+			return nil, fmt.Errorf("certificate from %s does not carry the public key of the CSR of order %s", s.ca.Name, order.Location)
+		}
+	} else if !sameKey(leaf.PublicKey, key) {
 		return nil, fmt.Errorf("certificate from %s does not carry the key of order %s", s.ca.Name, order.Location)
 	}
 	for _, id := range order.Identifiers {
 		if !slices.Contains(leaf.DNSNames, id.Value) {
 			return nil, fmt.Errorf("certificate from %s lacks %s", s.ca.Name, id.Value)
 		}
-	}
-	pemKey, err := encodeKey(key)
-	if err != nil {
-		return nil, err
 	}
 	c := &dcvaas.Certificate{
 		ID:           uuid.Must(uuid.NewV7()).String(),
@@ -60,12 +62,21 @@ func (s *session) download(ctx context.Context, d *dcvaas.Domain, order acmeapi.
 	if c.Issuer == "" {
 		c.Issuer = leaf.Issuer.String()
 	}
-	if c.PrivateKeyEnc, err = s.is.cfg.Keyring.Encrypt(pemKey, CertificateKeyAD(c.ID)); err != nil {
-		return nil, err
+	details := map[string]any{"orderUrl": order.Location, "replaces": order.Replaces, "keyType": keyTypeOr(d.KeyType)}
+	if s.csr != nil {
+		// No private key is stored: PrivateKeyEnc stays empty.
+		details["keyMode"] = dcvaas.KeyModeCSR
+		details["publicKeySha256"] = csrKeyHash(s.orderCSR)
+	} else {
+		pemKey, err := encodeKey(key)
+		if err != nil {
+			return nil, err
+		}
+		if c.PrivateKeyEnc, err = s.is.cfg.Keyring.Encrypt(pemKey, CertificateKeyAD(c.ID)); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.is.cfg.Store.SaveCertificate(ctx, dcvaas.SystemActor(d.OrgID), c, map[string]any{
-		"orderUrl": order.Location, "replaces": order.Replaces, "keyType": keyTypeOr(d.KeyType),
-	}); err != nil {
+	if err := s.is.cfg.Store.SaveCertificate(ctx, dcvaas.SystemActor(d.OrgID), c, details); err != nil {
 		return nil, err
 	}
 	s.is.log.InfoContext(ctx, "certificate issued", "domain", d.Name, "ca", s.ca.Name, "serial", c.SerialNumber, "notAfter", c.NotAfter)

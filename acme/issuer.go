@@ -125,9 +125,16 @@ func (is *Issuer) Obtain(ctx context.Context, d *dcvaas.Domain, renewal bool) (*
 	if err != nil && dcvaas.ErrorCode(err) != dcvaas.ENOTFOUND {
 		return nil, err
 	}
+	var domainCSR *dcvaas.DomainCSR
+	if d.KeyMode == dcvaas.KeyModeCSR {
+		if domainCSR, err = is.domainCSR(ctx, d); err != nil {
+			return nil, err
+		}
+	}
 	// Idempotency: the work may be done already, by a run of this job
-	// that crashed before it could record success.
-	if cur != nil && pending == nil {
+	// that crashed before it could record success. A csr-mode certificate
+	// for another key than the CSR's is not: the customer rotated the key.
+	if cur != nil && pending == nil && (domainCSR == nil || certMatchesCSR(cur.ChainPEM, domainCSR)) {
 		if !renewal && d.Status == dcvaas.DomainActive && now.Before(cur.NotAfter) {
 			return &Result{Outcome: "already_active", CertificateID: cur.ID, CAName: cur.CAName,
 				SerialNumber: cur.SerialNumber, NotAfter: cur.NotAfter}, nil
@@ -158,6 +165,7 @@ func (is *Issuer) Obtain(ctx context.Context, d *dcvaas.Domain, renewal bool) (*
 			po = pending
 		}
 		s := is.newSession(ca)
+		s.csr = domainCSR
 		res, err := s.obtain(ctx, d, po, cur)
 		if err == nil {
 			res.Skipped = skipped

@@ -26,6 +26,10 @@ type session struct {
 	// accountNumber is which of dcvaas's accounts at the CA the domain
 	// uses (1-based).
 	accountNumber int
+	// csr, for a csr-mode domain, is the customer's CSR as the job began;
+	// orderCSR is the one its order is (to be) finalized with.
+	csr      *dcvaas.DomainCSR
+	orderCSR string
 }
 
 func (is *Issuer) newSession(ca CA) *session {
@@ -105,6 +109,12 @@ func (s *session) resume(ctx context.Context, d *dcvaas.Domain, po *sqlstore.Pen
 	default: // expired, deactivated
 		return order, nil, s.dropOrder(ctx, d, po.OrderURL)
 	}
+	if s.csr != nil {
+		// No key: the order is finalized (or was) with the customer's CSR.
+		s.orderCSR = po.CSRPEM
+		s.is.log.InfoContext(ctx, "resuming pending order", "domain", d.Name, "ca", s.ca.Name, "order", po.OrderURL, "status", order.Status, "keyMode", d.KeyMode)
+		return order, nil, nil
+	}
 	pemKey, err := s.is.cfg.Keyring.Decrypt(po.KeyEnc, orderKeyAD(d.ID, po.OrderURL))
 	if err != nil {
 		return order, nil, fmt.Errorf("open the key of pending order %s: %w", po.OrderURL, err)
@@ -128,9 +138,13 @@ func (s *session) dropOrder(ctx context.Context, d *dcvaas.Domain, orderURL stri
 // (RFC 8555 §7.4), and records the order with its sealed CSR key before
 // anything else happens: from here on a restarted job resumes it.
 func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.Certificate) (acmeapi.Order, crypto.Signer, error) {
-	key, err := newKey(d.KeyType)
-	if err != nil {
-		return acmeapi.Order{}, nil, err
+	var key crypto.Signer
+	var err error
+	if s.csr == nil {
+		// Customer-held keys (s.csr set) have none here, ever.
+		if key, err = newKey(d.KeyType); err != nil {
+			return acmeapi.Order{}, nil, err
+		}
 	}
 	// Values left by an abandoned order of this domain must not linger
 	// beside the new ones (a CA accepts any value present, but stale ones
@@ -194,17 +208,21 @@ func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.C
 	if err != nil {
 		return order, nil, err
 	}
-	pemKey, err := encodeKey(key)
-	if err != nil {
-		return order, nil, err
-	}
-	sealed, err := s.is.cfg.Keyring.Encrypt(pemKey, orderKeyAD(d.ID, order.Location))
-	if err != nil {
-		return order, nil, err
+	sealed := ""
+	if key != nil {
+		pemKey, err := encodeKey(key)
+		if err != nil {
+			return order, nil, err
+		}
+		if sealed, err = s.is.cfg.Keyring.Encrypt(pemKey, orderKeyAD(d.ID, order.Location)); err != nil {
+			return order, nil, err
+		}
+	} else {
+		s.orderCSR = s.csr.PEM
 	}
 	if err := s.is.cfg.Store.SavePendingOrder(ctx, &sqlstore.PendingOrder{
 		DomainID: d.ID, OrgID: d.OrgID, CAName: s.ca.Name, DirectoryURL: s.ca.Directory,
-		OrderURL: order.Location, KeyType: d.KeyType, KeyEnc: sealed, Replaces: req.Replaces,
+		OrderURL: order.Location, KeyType: d.KeyType, KeyEnc: sealed, Replaces: req.Replaces, CSRPEM: s.orderCSR,
 	}); err != nil {
 		return order, nil, err
 	}
@@ -254,7 +272,12 @@ func (s *session) complete(ctx context.Context, d *dcvaas.Domain, order acmeapi.
 			order, err = s.getOrder(ctx, order)
 		case acmeapi.StatusReady:
 			var csr []byte
-			if csr, err = newCSR(key, order.Identifiers); err != nil {
+			if s.csr != nil {
+				csr, err = s.customerCSR(ctx, d, order)
+			} else {
+				csr, err = newCSR(key, order.Identifiers)
+			}
+			if err != nil {
 				return nil, err
 			}
 			// FinalizeOrder polls while processing, honouring Retry-After.

@@ -30,6 +30,10 @@ type AgentConfig struct {
 	Domains []string
 	// Prune removes the directories of domains the API no longer lists.
 	Prune bool
+	// OwnKeys: for domains of keyMode csr, make the private key on this
+	// machine, submit its CSR, and install certificates with it
+	// (ownkeys.go). The key is never uploaded.
+	OwnKeys bool
 	// Interval is the polling period while nothing fails.
 	Interval   time.Duration
 	HTTPClient *http.Client
@@ -43,6 +47,9 @@ type Summary struct {
 	Unchanged int      `json:"unchanged"`
 	Failed    []string `json:"failed"`
 	Pruned    []string `json:"pruned"`
+	// Waiting lists --own-keys domains whose certificate for this
+	// machine's key is still being issued (no failure).
+	Waiting []string `json:"waiting,omitempty"`
 	// Reload is "", "ok" or the failure of the reload command.
 	Reload string `json:"reload,omitempty"`
 	Error  string `json:"error,omitempty"`
@@ -57,6 +64,9 @@ func (s Summary) OK() bool {
 func (s Summary) Line() string {
 	line := fmt.Sprintf("sync: %d domains, %d updated, %d unchanged, %d failed, %d pruned",
 		s.Domains, len(s.Updated), s.Unchanged, len(s.Failed), len(s.Pruned))
+	if len(s.Waiting) > 0 {
+		line += fmt.Sprintf(", %d waiting for a certificate for their own key", len(s.Waiting))
+	}
 	if s.Reload != "" {
 		line += ", reload " + s.Reload
 	}
@@ -74,6 +84,9 @@ type Agent struct {
 	// reloadDue says an earlier reload failed (or changes were written
 	// without one): the next pass reloads even without changes.
 	reloadDue bool
+	// submitted remembers, per domain id, the public key whose CSR dcvaas
+	// is known to have (--own-keys).
+	submitted map[string]string
 }
 
 // NewAgent returns an agent for cfg.
@@ -88,7 +101,7 @@ func NewAgent(cfg AgentConfig) *Agent {
 		cfg.Interval = time.Minute
 	}
 	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
-	return &Agent{cfg: cfg}
+	return &Agent{cfg: cfg, submitted: map[string]string{}}
 }
 
 // Trigger says when the next pass is due. Polling is the default; an
@@ -107,14 +120,19 @@ type PollTrigger struct {
 	cur           time.Duration
 }
 
-// Wait implements Trigger.
-func (p *PollTrigger) Wait(ctx context.Context, failed bool) error {
+// next is the delay before the next pass.
+func (p *PollTrigger) next(failed bool) time.Duration {
 	if !failed || p.cur == 0 {
 		p.cur = p.Interval
 	} else {
 		p.cur = min(2*p.cur, max(p.Max, p.Interval))
 	}
-	t := time.NewTimer(p.cur)
+	return p.cur
+}
+
+// Wait implements Trigger.
+func (p *PollTrigger) Wait(ctx context.Context, failed bool) error {
+	t := time.NewTimer(p.next(failed))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -149,10 +167,16 @@ func (a *Agent) Run(ctx context.Context, trigger Trigger) error {
 
 // apiDomain is the part of the API's domain we read.
 type apiDomain struct {
-	ID         string `json:"id"`
-	DomainName string `json:"domainName"`
-	Status     string `json:"status"`
+	ID              string `json:"id"`
+	DomainName      string `json:"domainName"`
+	Status          string `json:"status"`
+	KeyMode         string `json:"keyMode,omitempty"`
+	KeyType         string `json:"keyType,omitempty"`
+	IncludeWildcard bool   `json:"includeWildcard"`
 }
+
+// ownKey says whether the agent makes the domain's key itself.
+func (a *Agent) ownsKey(d apiDomain) bool { return a.cfg.OwnKeys && d.KeyMode == "csr" }
 
 type apiCertificate struct {
 	SerialNumber   string    `json:"serialNumber"`
@@ -164,6 +188,9 @@ type apiCertificate struct {
 
 // errUnavailable is an outage: nothing may be deleted because of it.
 var errUnavailable = errors.New("API unavailable")
+
+// errNotFound is a 404.
+var errNotFound = errors.New("not found")
 
 // Sync runs one pass.
 func (a *Agent) Sync(ctx context.Context) Summary {
@@ -184,12 +211,27 @@ func (a *Agent) Sync(ctx context.Context) Summary {
 		}
 		seen[d.DomainName] = true
 		if d.Status != "active" {
-			// Issuing again or failed: whatever is on disk stays.
+			// Issuing again or failed: whatever is on disk stays. A
+			// domain with its own key needs the CSR before it can issue.
+			if a.ownsKey(d) && d.Status != "failed" {
+				if _, err := a.ownKeyCSR(ctx, d); err != nil {
+					a.cfg.Logger.Warn("cannot submit the CSR of this machine's key", "domain", d.DomainName, "err", err)
+					s.Failed = append(s.Failed, d.DomainName)
+				}
+			}
 			continue
 		}
 		s.Domains++
-		changed, err := a.syncDomain(ctx, d)
+		var changed bool
+		var err error
+		if a.ownsKey(d) {
+			changed, err = a.syncOwnKey(ctx, d)
+		} else {
+			changed, err = a.syncDomain(ctx, d)
+		}
 		switch {
+		case errors.Is(err, errWaiting):
+			s.Waiting = append(s.Waiting, d.DomainName)
 		case err != nil:
 			a.cfg.Logger.Warn("domain not synced; its files stay as they were", "domain", d.DomainName, "err", err)
 			s.Failed = append(s.Failed, d.DomainName)
@@ -260,6 +302,10 @@ func (a *Agent) get(ctx context.Context, path, etag string, v any) (notModified 
 		return true, etag, nil
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		return false, "", fmt.Errorf("%w: %s %s", errUnavailable, path, resp.Status)
+	case resp.StatusCode == http.StatusNotFound:
+		var p struct{ Detail string }
+		json.Unmarshal(body, &p)
+		return false, "", fmt.Errorf("%s: %s %s: %w", path, resp.Status, p.Detail, errNotFound)
 	case resp.StatusCode != http.StatusOK:
 		var p struct{ Detail string }
 		json.Unmarshal(body, &p)
@@ -285,6 +331,9 @@ func (a *Agent) syncDomain(ctx context.Context, d apiDomain) (bool, error) {
 		return false, err
 	}
 	if c.PrivateKeyPEM == "" {
+		if d.KeyMode == "csr" {
+			return false, errors.New("the domain's key is customer-held (keyMode csr) and dcvaas has none: run with --own-keys to make it on this machine")
+		}
 		return false, errors.New("the answer carries no private key: is the token a delivery token?")
 	}
 	// Never install a certificate with a key that is not its own.

@@ -109,6 +109,11 @@ func (b *Bundles) find(ctx context.Context, orgID, name string) (*Bundle, error)
 		if !covers(c.DNSNames, name) || !b.now().Before(c.NotAfter) {
 			continue
 		}
+		if c.PrivateKeyEnc == "" {
+			// Customer-held key (keyMode csr): dcvaas has no key to
+			// hand out, so the TLS server must look elsewhere.
+			return nil, nil
+		}
 		key, err := b.open(c)
 		if err != nil {
 			return nil, err

@@ -24,6 +24,9 @@ type StreamOptions struct {
 	Resume *dcvaas.Cursor
 	// Heartbeat is the idle interval (DefaultHeartbeat when 0).
 	Heartbeat time.Duration
+	// Allow, when set, keeps only the events it allows (a scoped delivery
+	// token sees the events of its domains only); the others are skipped.
+	Allow func(*dcvaas.Event) bool
 }
 
 // Stream writes the organization's events to w as Server-Sent Events until
@@ -48,17 +51,31 @@ func Stream(ctx context.Context, w io.Writer, flush func() error, hub *Hub, src 
 	if resume {
 		cursor = *o.Resume
 	}
+	// Subscribed before the stream is announced open: a client that acts
+	// on the announcement (creates a domain, expects its event) must not
+	// find its event fall between the two.
+	sub, from, err := hub.Subscribe(ctx, o.OrgID, o.Filter)
+	if err != nil {
+		return err
+	}
 	// A first comment tells the client the stream is open.
 	if _, err := io.WriteString(w, ": stream open\n\n"); err != nil {
+		sub.Close()
 		return err
 	}
 	if err := flush(); err != nil {
+		sub.Close()
 		return err
 	}
-	for ctx.Err() == nil {
-		sub, from, err := hub.Subscribe(ctx, o.OrgID, o.Filter)
-		if err != nil {
-			return err
+	if ctx.Err() != nil {
+		sub.Close()
+		return nil
+	}
+	for first := true; ctx.Err() == nil; first = false {
+		if !first {
+			if sub, from, err = hub.Subscribe(ctx, o.OrgID, o.Filter); err != nil {
+				return err
+			}
 		}
 		if !resume {
 			cursor, resume = from, true
@@ -68,7 +85,7 @@ func Stream(ctx context.Context, w io.Writer, flush func() error, hub *Hub, src 
 			err = flush()
 		}
 		if err == nil {
-			cursor, err = live(ctx, w, flush, sub, cursor, hb)
+			cursor, err = live(ctx, w, flush, sub, cursor, hb, o.Allow)
 		}
 		sub.Close()
 		if err != nil {
@@ -88,8 +105,10 @@ func catchUp(ctx context.Context, w io.Writer, src Source, o StreamOptions, curs
 			return cursor, err
 		}
 		for _, e := range es {
-			if err := writeEvent(w, e); err != nil {
-				return cursor, err
+			if o.Allow == nil || o.Allow(e) {
+				if err := writeEvent(w, e); err != nil {
+					return cursor, err
+				}
 			}
 			cursor = e.Cursor
 		}
@@ -101,7 +120,7 @@ func catchUp(ctx context.Context, w io.Writer, src Source, o StreamOptions, curs
 
 // live sends the hub's events until ctx ends (nil error), the hub drops
 // the subscription (nil error: the caller catches up), or a write fails.
-func live(ctx context.Context, w io.Writer, flush func() error, sub *Subscription, cursor dcvaas.Cursor, hb time.Duration) (dcvaas.Cursor, error) {
+func live(ctx context.Context, w io.Writer, flush func() error, sub *Subscription, cursor dcvaas.Cursor, hb time.Duration, allow func(*dcvaas.Event) bool) (dcvaas.Cursor, error) {
 	t := time.NewTimer(hb)
 	defer t.Stop()
 	for {
@@ -118,6 +137,10 @@ func live(ctx context.Context, w io.Writer, flush func() error, sub *Subscriptio
 			}
 			if !e.Cursor.After(cursor) {
 				continue // sent by the catch-up already
+			}
+			if allow != nil && !allow(e) {
+				cursor = e.Cursor
+				continue
 			}
 			if err := writeEvent(w, e); err != nil {
 				return cursor, err

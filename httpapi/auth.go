@@ -112,7 +112,8 @@ func (s *server) authorize(hctx huma.Context, next func(huma.Context)) {
 			s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "a delivery token only lists domains and reads their certificates and keys"))
 			return
 		}
-		if isMutation(hctx.Method()) && !readOperations[hctx.Operation().OperationID] && !actorFrom(hctx.Context()).CanChange() {
+		if isMutation(hctx.Method()) && !readOperations[hctx.Operation().OperationID] && !actorFrom(hctx.Context()).CanChange() &&
+			!(role == dcvaas.TokenDelivery && deliveryMutations[hctx.Operation().OperationID]) {
 			s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this token is read-only"))
 			return
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 // deliveryOperations are all a delivery token may do: see which domains
-// there are, and read their certificates and keys.
+// there are, read their certificates and keys, and submit CSRs.
 var deliveryOperations = map[string]bool{
 	"listDomains":       true,
 	"getDomain":         true,
@@ -18,7 +18,18 @@ var deliveryOperations = map[string]bool{
 	"getCertificateKey": true,
 	// A POST that changes nothing (pkcs12.go).
 	"getCertificatePKCS12": true,
+	// Customer-held keys: `dcvaas sync --own-keys` submits the CSR of the
+	// key it generated. A CSR is no secret, and a delivery token already
+	// reads the keys of managed domains, so this grants nothing new.
+	"submitCSR": true,
+	"getCSR":    true,
+	// dcvaas sync follows the event stream so that a renewal reaches disk
+	// within seconds; a scoped token sees its domains' events only.
+	"streamEvents": true,
 }
+
+// deliveryMutations are the deliveryOperations that change something.
+var deliveryMutations = map[string]bool{"submitCSR": true}
 
 // tokenScope checks a createToken scope: only delivery tokens have one,
 // ids must be the organization's live domains, names are normalized.

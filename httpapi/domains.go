@@ -21,6 +21,7 @@ type createDomainRequest struct {
 	DomainName      string `json:"domainName" minLength:"1" maxLength:"1024" example:"shop.example.com" doc:"The bare domain; Unicode names are converted to punycode. The certificate covers it and, with includeWildcard, *.domainName."`
 	IncludeWildcard *bool  `json:"includeWildcard,omitempty" nullable:"false" doc:"Default: the organization's defaultIncludeWildcard, else true."`
 	KeyType         string `json:"keyType,omitempty" enum:"ec256,ec384,rsa2048,rsa4096" doc:"Default: the organization's defaultKeyType, else ec256."`
+	KeyMode         string `json:"keyMode,omitempty" enum:"managed,csr" doc:"Who holds the private keys. managed (default): dcvaas generates them and keeps them sealed. csr: the customer does, and submits a CSR with PUT /api/domains/{id}/csr; dcvaas never stores or serves a private key for the domain."`
 }
 
 type createDomainInput struct {
@@ -37,6 +38,10 @@ func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*doma
 	d, err := domainname.NewDomain(in.Body.DomainName, in.Body.IncludeWildcard, in.Body.KeyType, s.verifyZone, s.allowTLDs, orgSettingsFrom(ctx))
 	if err != nil {
 		return nil, bodyFields(err)
+	}
+	d.KeyMode = dcvaas.KeyModeManaged
+	if in.Body.KeyMode != "" {
+		d.KeyMode = in.Body.KeyMode
 	}
 	job, err := s.store.CreateDomain(ctx, actor, d)
 	if err != nil {
@@ -172,7 +177,7 @@ type certificateJSONInput struct {
 	ID          string `path:"id" doc:"The domain's id."`
 	Accept      string `header:"Accept" hidden:"true"`
 	IfNoneMatch string `header:"If-None-Match" doc:"An ETag of an earlier answer: 304 while the certificate (and form) is the same."`
-	IncludeKey  string `query:"includeKey" enum:"true,false" doc:"JSON form only: put the private key in privateKeyPem (audited as certificate.key_read). Default: true for delivery tokens, false for others; only admin and delivery tokens may ask (403)."`
+	IncludeKey  string `query:"includeKey" enum:"true,false" doc:"JSON form only: put the private key in privateKeyPem (audited as certificate.key_read). Default: true for delivery tokens (false for keyMode csr domains, whose key dcvaas never has: asking is 409), false for others; only admin and delivery tokens may ask (403)."`
 	Part        string `query:"part" enum:"leaf,chain,fullchain" doc:"PEM download of one part: leaf (the certificate alone), chain (the intermediates alone) or fullchain (leaf then intermediates, the same as Accept: application/pem-certificate-chain). Without it, Accept picks JSON or the full PEM chain."`
 }
 
@@ -218,7 +223,10 @@ func (s *server) getCertificate(ctx context.Context, in *certificateJSONInput) (
 		out.Status, out.ContentType, out.Body = http.StatusOK, pemChain, []byte(c.ChainPEM)
 		return out, nil
 	}
-	withKey := actor.TokenRole == dcvaas.TokenDelivery
+	// A csr-mode domain's certificate has no key here (PrivateKeyEnc
+	// empty): delivery tokens get it without one by default, and asking
+	// for the key is 409 (readKey).
+	withKey := actor.TokenRole == dcvaas.TokenDelivery && c.PrivateKeyEnc != ""
 	if in.IncludeKey != "" {
 		withKey = in.IncludeKey == "true"
 	}

@@ -120,7 +120,11 @@ func (s *server) streamEvents(ctx context.Context, in *streamEventsInput) (*huma
 	if err != nil {
 		return nil, err
 	}
-	o := event.StreamOptions{OrgID: actorFrom(ctx).OrgID, Filter: f, Heartbeat: s.heartbeat}
+	actor := actorFrom(ctx)
+	o := event.StreamOptions{OrgID: actor.OrgID, Filter: f, Heartbeat: s.heartbeat}
+	if actor.Scope != nil {
+		o.Allow = func(e *dcvaas.Event) bool { return actor.Scope.Allows(e.DomainID, eventDomainName(e)) }
+	}
 	if in.LastEventID != "" {
 		c, err := dcvaas.ParseCursor(in.LastEventID)
 		if err != nil {
@@ -144,4 +148,14 @@ func (s *server) streamEvents(ctx context.Context, in *streamEventsInput) (*huma
 			s.log.WarnContext(r.Context(), "event stream ended", "err", err)
 		}
 	}}, nil
+}
+
+// eventDomainName is the domain name of an event's data, "" when it has
+// none (then only a scope naming its domain id allows it).
+func eventDomainName(e *dcvaas.Event) string {
+	var d dcvaas.EventData
+	if json.Unmarshal(e.Data, &d) != nil || d.Domain == nil {
+		return ""
+	}
+	return d.Domain.DomainName
 }

@@ -223,3 +223,29 @@ func TestStreamEvents(t *testing.T) {
 		b.do("GET", "/api/events/stream?type=nope", b.a.read, nil).wantProblem(t, 422)
 	})
 }
+
+// TestStreamScopedDeliveryToken: a delivery token may follow the stream
+// (dcvaas sync does), and a scoped one sees its domains' events only.
+func TestStreamScopedDeliveryToken(t *testing.T) {
+	b := setup(t, sqlstore.SQLite, options{heartbeat: 100 * time.Millisecond})
+	scoped := b.do("POST", "/api/tokens", b.a.admin, map[string]any{"name": "edge", "role": "delivery",
+		"scope": map[string]any{"names": []string{"*.shop.example.com"}}}).want(t, 201).obj(t)["token"].(string)
+	all := b.do("POST", "/api/tokens", b.a.admin, map[string]any{"name": "all", "role": "delivery"}).want(t, 201).obj(t)["token"].(string)
+	sc := b.openStream(t, scoped, "?type=domain.*")
+	un := b.openStream(t, all, "?type=domain.*")
+	b.createDomain(b.a.admin, "other.example.com")
+	mine := b.createDomain(b.a.admin, "a.shop.example.com")
+	if m := next(t, sc); !strings.Contains(m.data, mine["id"].(string)) {
+		t.Fatalf("scoped stream sent %+v, want only a.shop.example.com", m)
+	}
+	if m := next(t, un); !strings.Contains(m.data, "other.example.com") {
+		t.Fatalf("unscoped stream sent %+v first", m)
+	}
+	// Resuming from the start skips the out-of-scope event too.
+	resumed := b.openStream(t, scoped, "?type=domain.*", "Last-Event-ID", "0-0")
+	if m := next(t, resumed); !strings.Contains(m.data, mine["id"].(string)) {
+		t.Fatalf("resumed scoped stream sent %+v", m)
+	}
+	// Still no list of events for delivery tokens.
+	b.do("GET", "/api/events", scoped, nil).wantProblem(t, 403)
+}

@@ -65,7 +65,7 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 			"Every JSON and full-chain answer has an ETag; If-None-Match with it answers 304 while the certificate is unchanged. "+
 			"The JSON form carries privateKeyPem for delivery tokens (and admin tokens asking with includeKey=true), "+
 			"each reading audited as certificate.key_read.",
-		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable)
+		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable, http.StatusConflict)
 	certOp.Responses = map[string]*huma.Response{"304": {Description: "If-None-Match named the current certificate in this form."}, "200": {
 		Description: "The newest certificate of the domain.",
 		Content: map[string]*huma.MediaType{
@@ -77,8 +77,9 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	keyOp := op(http.MethodGet, "/api/domains/{id}/certificate/key", "getCertificateKey", "Get the current certificate's private key", "Domains", http.StatusOK,
 		"Admin and delivery tokens only (403 for read-only tokens); every reading is audited as certificate.key_read "+
 			"(a delivery token's readings of one certificate: one entry per hour, with their count in details.reads). "+
-			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued; 406 when Accept allows neither.",
-		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable)
+			"JSON by default; the bare PEM key when Accept prefers application/x-pem-file. 404 until a certificate is issued; 406 when Accept allows neither; "+
+			"409 for a keyMode csr domain, whose private key the customer holds and dcvaas never had.",
+		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable, http.StatusConflict)
 	keyOp.Responses = map[string]*huma.Response{"200": {
 		Description: "The private key of the domain's newest certificate.",
 		Content: map[string]*huma.MediaType{
@@ -100,6 +101,18 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		},
 	}}
 	huma.Register(api, p12Op, handle(s, s.getCertificatePKCS12))
+
+	// Customer-held keys (csr.go)
+	huma.Register(api, withBody(op(http.MethodPut, "/api/domains/{id}/csr", "submitCSR", "Submit the domain's CSR (customer-held keys)", "Domains", http.StatusOK,
+		"For a domain created with keyMode csr: its certificates are ordered with this CSR, and dcvaas never holds their private key. "+
+			"The CSR must carry a valid signature, name exactly the domain (and *.domain when it includes its wildcard), and have a key the domain's keyType allows; "+
+			"anything else is 422 with the reasons, and nothing changes. A new CSR may replace the old at any time (key rotation): an issuing domain starts issuance, "+
+			"an active domain whose key changed is renewed now. Renewals reuse the stored CSR. Admin tokens, and delivery tokens within their scope "+
+			"(dcvaas sync --own-keys); 409 for a domain of keyMode managed.",
+		http.StatusNotFound, http.StatusConflict)), handle(s, s.submitCSR))
+	huma.Register(api, op(http.MethodGet, "/api/domains/{id}/csr", "getCSR", "Get the domain's CSR", "Domains", http.StatusOK,
+		"The CSR a keyMode csr domain's certificates are ordered with, and its public key's fingerprint. 404 until one is submitted.",
+		http.StatusNotFound), handle(s, s.getCSR))
 
 	// Certificates for Caddy's get_certificate http (tls.go)
 	huma.Register(api, huma.Operation{
@@ -163,7 +176,8 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	streamOp := op(http.MethodGet, "/api/events/stream", "streamEvents", "Stream events (SSE)", "Events", http.StatusOK,
 		"Server-Sent Events: each message has id (the cursor), event (the type) and data (the Event JSON). "+
 			"Last-Event-ID resumes after that event; without it only new events are sent. A comment line is sent "+
-			"at least every 15 s. Events committed on any node of a cluster arrive within a second.")
+			"at least every 15 s. Events committed on any node of a cluster arrive within a second. "+
+			"Delivery tokens may follow it too (dcvaas sync does); a scoped one gets its domains' events only.")
 	streamOp.Responses = map[string]*huma.Response{"200": {
 		Description: "An endless text/event-stream.",
 		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: huma.TypeString,

@@ -25,6 +25,7 @@ type domain struct {
 	CNAMERecord     cnameRecord    `json:"cnameRecord" doc:"The one DNS record the customer creates, once."`
 	IncludeWildcard bool           `json:"includeWildcard" doc:"Certificates also cover *.domainName."`
 	KeyType         string         `json:"keyType" enum:"ec256,ec384,rsa2048,rsa4096"`
+	KeyMode         string         `json:"keyMode" enum:"managed,csr" doc:"managed: dcvaas holds the private keys; csr: the customer does and submits a CSR (PUT /api/domains/{id}/csr)."`
 	CNAMEStatus     string         `json:"cnameStatus" enum:"ok,missing" doc:"Whether the delegation CNAME is in place: missing until it is first found, and when the daily check of an active domain does not find it (lastError says what DNS holds instead; the next renewal fails until it is fixed)."`
 	LastError       string         `json:"lastError,omitempty"`
 	CreatedAt       time.Time      `json:"createdAt"`
@@ -52,6 +53,7 @@ func toDomain(d *dcvaas.Domain, latest *dcvaas.Job, now time.Time) domain {
 		CNAMERecord:     cnameRecord{Name: domainname.ChallengeName(d.Name), Type: "CNAME", Value: d.CNAMETarget},
 		IncludeWildcard: d.IncludeWildcard,
 		KeyType:         d.KeyType,
+		KeyMode:         keyModeOr(d.KeyMode),
 		CNAMEStatus:     string(d.Delegation()),
 		LastError:       d.LastError,
 		CreatedAt:       d.CreatedAt.UTC(),
@@ -289,4 +291,11 @@ func toTokenScope(s *dcvaas.TokenScope) *tokenScope {
 		return nil
 	}
 	return &tokenScope{DomainIDs: s.DomainIDs, Names: s.Names}
+}
+
+func keyModeOr(m string) string {
+	if m == "" {
+		return dcvaas.KeyModeManaged
+	}
+	return m
 }

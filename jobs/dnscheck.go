@@ -67,6 +67,19 @@ func (e *Engine) verified(ctx context.Context, tx *sql.Tx, r *run) error {
 		return nil
 	}
 	d.Status, d.LastError = dcvaas.DomainIssuing, ""
+	// A csr-mode domain orders with the customer's CSR: without one there
+	// is nothing to order with yet, and PUT /api/domains/{id}/csr queues
+	// start_issuance when it arrives.
+	waitCSR := false
+	if d.KeyMode == dcvaas.KeyModeCSR {
+		has, err := e.db.HasDomainCSRTx(ctx, tx, d.ID)
+		if err != nil {
+			return err
+		}
+		if waitCSR = !has; waitCSR {
+			d.LastError = csrWanted(d.ID)
+		}
+	}
 	if err := e.db.SaveDomainState(ctx, tx, d, "domain.dns_verified", map[string]any{
 		"cnameTarget": d.CNAMETarget, "jobId": r.job.ID,
 	}); err != nil {
@@ -75,8 +88,16 @@ func (e *Engine) verified(ctx context.Context, tx *sql.Tx, r *run) error {
 	if err := e.db.WriteEventTx(ctx, tx, d.OrgID, d.ID, dcvaas.EventDomainVerified, dcvaas.DomainData(d)); err != nil {
 		return err
 	}
+	if waitCSR {
+		return nil
+	}
 	_, err := e.db.InsertJobTx(ctx, tx, dcvaas.SystemActor(d.OrgID), d.ID, dcvaas.JobStartIssuance)
 	return err
+}
+
+// csrWanted is a csr-mode domain's lastError while it waits for its CSR.
+func csrWanted(domainID string) string {
+	return "the CNAME is in place; waiting for the customer's CSR: PUT /api/domains/" + domainID + "/csr (keyMode csr)"
 }
 
 // describeChain says, in words a customer can act on, what DNS holds

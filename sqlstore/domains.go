@@ -17,7 +17,7 @@ import (
 const (
 	domainInsertColumns = `id, org_id, domain_name, cname_target, status, last_error, include_wildcard, key_type,
 	created_at, updated_at, last_issued_at, expires_at, deleted_at, cname_status`
-	domainColumns = domainInsertColumns + `, waiting_for, wait_until`
+	domainColumns = domainInsertColumns + `, waiting_for, wait_until, key_mode`
 )
 
 func scanDomain(row interface{ Scan(...any) error }) (*dcvaas.Domain, error) {
@@ -26,7 +26,7 @@ func scanDomain(row interface{ Scan(...any) error }) (*dcvaas.Domain, error) {
 	var created, updated int64
 	var issued, expires, deleted, waitUntil sql.NullInt64
 	if err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.CNAMETarget, &status, &d.LastError, &d.IncludeWildcard, &d.KeyType,
-		&created, &updated, &issued, &expires, &deleted, &cname, &d.WaitingFor, &waitUntil); err != nil {
+		&created, &updated, &issued, &expires, &deleted, &cname, &d.WaitingFor, &waitUntil, &d.KeyMode); err != nil {
 		return nil, err
 	}
 	d.WaitUntil = fromNullMicros(waitUntil)
@@ -47,11 +47,14 @@ func (db *DB) CreateDomain(ctx context.Context, actor dcvaas.Actor, d *dcvaas.Do
 			return err
 		}
 		var w writes
-		w.add(`INSERT INTO domains (`+domainInsertColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 'ok')`,
-			d.ID, d.OrgID, d.Name, d.CNAMETarget, string(d.Status), "", d.IncludeWildcard, d.KeyType, micros(now), micros(now))
+		if d.KeyMode == "" {
+			d.KeyMode = dcvaas.KeyModeManaged
+		}
+		w.add(`INSERT INTO domains (`+domainInsertColumns+`, key_mode)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, NULL, 'ok', $11)`,
+			d.ID, d.OrgID, d.Name, d.CNAMETarget, string(d.Status), "", d.IncludeWildcard, d.KeyType, micros(now), micros(now), d.KeyMode)
 		w.audit(auditEntry{actor, "domain.created", "domain", d.ID, map[string]any{
-			"domainName": d.Name, "cnameTarget": d.CNAMETarget, "includeWildcard": d.IncludeWildcard,
+			"domainName": d.Name, "cnameTarget": d.CNAMETarget, "includeWildcard": d.IncludeWildcard, "keyMode": d.KeyMode,
 		}})
 		if err := w.event(db, eventRow{orgID: d.OrgID, domainID: d.ID, typ: dcvaas.EventDomainCreated, data: dcvaas.DomainData(d)}); err != nil {
 			return err

@@ -27,7 +27,10 @@ type PendingOrder struct {
 	KeyEnc string
 	// Replaces is the ARI id (RFC 9773 §5) of the certificate this order
 	// renews, empty for a first issuance.
-	Replaces  string
+	Replaces string
+	// CSRPEM, for a csr-mode domain (KeyEnc empty), is the customer's CSR
+	// the order is finalized with.
+	CSRPEM    string
 	CreatedAt time.Time
 }
 
@@ -35,9 +38,9 @@ type PendingOrder struct {
 func (db *DB) FindPendingOrder(ctx context.Context, domainID string) (*PendingOrder, error) {
 	var o PendingOrder
 	var created int64
-	err := db.write.QueryRowContext(ctx, `SELECT domain_id, org_id, ca_name, directory_url, order_url, key_type, key_enc, replaces, created_at
+	err := db.write.QueryRowContext(ctx, `SELECT domain_id, org_id, ca_name, directory_url, order_url, key_type, key_enc, replaces, created_at, csr_pem
 		FROM acme_orders WHERE domain_id = $1`, domainID).
-		Scan(&o.DomainID, &o.OrgID, &o.CAName, &o.DirectoryURL, &o.OrderURL, &o.KeyType, &o.KeyEnc, &o.Replaces, &created)
+		Scan(&o.DomainID, &o.OrgID, &o.CAName, &o.DirectoryURL, &o.OrderURL, &o.KeyType, &o.KeyEnc, &o.Replaces, &created, &o.CSRPEM)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dcvaas.Errorf(dcvaas.ENOTFOUND, "no pending order")
 	} else if err != nil {
@@ -52,12 +55,12 @@ func (db *DB) FindPendingOrder(ctx context.Context, domainID string) (*PendingOr
 func (db *DB) SavePendingOrder(ctx context.Context, o *PendingOrder) error {
 	o.CreatedAt = db.now().UTC()
 	_, err := db.write.ExecContext(ctx, `INSERT INTO acme_orders
-		(domain_id, org_id, ca_name, directory_url, order_url, key_type, key_enc, replaces, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		(domain_id, org_id, ca_name, directory_url, order_url, key_type, key_enc, replaces, created_at, csr_pem)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (domain_id) DO UPDATE SET org_id = excluded.org_id, ca_name = excluded.ca_name,
 			directory_url = excluded.directory_url, order_url = excluded.order_url, key_type = excluded.key_type,
-			key_enc = excluded.key_enc, replaces = excluded.replaces, created_at = excluded.created_at`,
-		o.DomainID, o.OrgID, o.CAName, o.DirectoryURL, o.OrderURL, o.KeyType, o.KeyEnc, o.Replaces, micros(o.CreatedAt))
+			key_enc = excluded.key_enc, replaces = excluded.replaces, created_at = excluded.created_at, csr_pem = excluded.csr_pem`,
+		o.DomainID, o.OrgID, o.CAName, o.DirectoryURL, o.OrderURL, o.KeyType, o.KeyEnc, o.Replaces, micros(o.CreatedAt), o.CSRPEM)
 	return err
 }
 

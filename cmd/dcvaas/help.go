@@ -77,11 +77,22 @@ database first.`,
 
 Asks the local serve's /readyz (at DCVAAS_HTTP_ADDR) and exits 0 when it
 answers 200: the container image's HEALTHCHECK.`,
-	"dcvaas sync": `usage: dcvaas sync --api-url URL --token TOKEN --dir DIR [--reload CMD] [--domain NAME]... [--once] [--prune] [--json]
+	"dcvaas sync": `usage: dcvaas sync --api-url URL --token TOKEN --dir DIR [--reload CMD] [--domain NAME]... [--once] [--prune] [--json] [--own-keys]
 
 Keeps DIR/<domain>/{fullchain,privkey,cert,chain,bundle}.pem in step with
 dcvaas for nginx, HAProxy and anything that reads files, through the API
-with a delivery token. Every flag is also a DCVAAS_SYNC_ variable.`,
+with a delivery token. Every flag is also a DCVAAS_SYNC_ variable.
+
+Without --once it follows the API's event stream, so a renewal reaches
+disk within seconds, and polls (with ETags) every --interval underneath,
+which is all it does while the stream is down.
+
+With --own-keys, domains of keyMode csr get their private key made on
+this machine (DIR/<domain>/.own-key/privkey.pem, mode 0600): the agent
+submits its CSR and installs each certificate dcvaas issues for it, after
+checking that certificate and key match. The key is never uploaded. To
+rotate it, delete that file: the next pass makes a new key, dcvaas renews
+with it, and the files switch to the new pair together.`,
 	"dcvaas completion": completionUsage,
 	"dcvaas cron":       cronUsage,
 	"dcvaas keys":       "usage: dcvaas keys rotate [flags]\n\nThe only subcommand is rotate: 'dcvaas keys rotate -h' shows its flags.",

@@ -24,10 +24,11 @@ var syncSettings = []setting{
 	{"dir", "DCVAAS_SYNC_DIR", "", "directory receiving <domain>/{fullchain,privkey,cert,chain,bundle}.pem (required)", groupSync},
 	{"reload", "DCVAAS_SYNC_RELOAD", "", "shell command run once after each batch of changes, e.g. 'systemctl reload nginx'", groupSync},
 	{"domain", "DCVAAS_SYNC_DOMAIN", "", "only these domain names (flag repeatable; variable comma-separated)", groupSync},
-	{"interval", "DCVAAS_SYNC_INTERVAL", "1m", "polling period (backs off up to 5m while the API fails)", groupSync},
+	{"interval", "DCVAAS_SYNC_INTERVAL", "1m", "polling period: a safety net while the event stream is followed, the schedule while it is down (backs off up to 5m while the API fails)", groupSync},
 	{"once", "DCVAAS_SYNC_ONCE", "false", "sync once and exit, non-zero when anything failed", groupSync},
 	{"prune", "DCVAAS_SYNC_PRUNE", "false", "remove the directories of domains dcvaas no longer lists", groupSync},
 	{"json", "DCVAAS_SYNC_JSON", "false", "with --once: print the summary as one JSON object", groupSync},
+	{"own-keys", "DCVAAS_SYNC_OWN_KEYS", "false", "for keyMode csr domains: make the private key on this machine (DIR/<domain>/.own-key/privkey.pem, never uploaded), submit its CSR, install certificates with it", groupSync},
 }
 
 type multiFlag []string
@@ -109,13 +110,19 @@ func syncCmd(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	cfg.Interval = interval
 	once, prune, asJSON := boolean("once", "DCVAAS_SYNC_ONCE"), boolean("prune", "DCVAAS_SYNC_PRUNE"), boolean("json", "DCVAAS_SYNC_JSON")
 	cfg.Prune = prune
+	cfg.OwnKeys = boolean("own-keys", "DCVAAS_SYNC_OWN_KEYS")
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	agent := delivery.NewAgent(cfg)
 	if !once {
-		return agent.Run(ctx, &delivery.PollTrigger{Interval: interval, Max: 5 * time.Minute})
+		// Follow the event stream (a renewal on disk within seconds), the
+		// poller underneath for when it is down.
+		trigger := &delivery.StreamTrigger{APIURL: cfg.APIURL, Token: cfg.Token, Logger: cfg.Logger,
+			Poll: delivery.PollTrigger{Interval: interval, Max: 5 * time.Minute}}
+		trigger.Start(ctx)
+		return agent.Run(ctx, trigger)
 	}
 	s := agent.Sync(ctx)
 	if asJSON {
