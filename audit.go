@@ -49,6 +49,8 @@ var AuditActions = []string{
 	"ca.failover", "ca.rate_limit",
 	"connection.created", "connection.deleted", "connection.needs_reauth", "connection.token_refreshed",
 	"cron.renewal_queued",
+	"session.created", "session.deleted",
+	"member.added", "member.updated", "member.removed", "member.joined",
 }
 
 // KnownAuditAction reports whether action is in AuditActions.

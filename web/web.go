@@ -60,6 +60,8 @@ type Deps struct {
 	RateLimit int
 	Clock     dcvaas.Clock
 	Logger    *slog.Logger
+	// SSO, when set, offers single sign-on with OpenID Connect.
+	SSO *SSO
 }
 
 type server struct {
@@ -67,11 +69,12 @@ type server struct {
 	pages map[string]*template.Template
 	// origin is PublicURL's scheme://host, or "" to use the request's.
 	origin string
+	sso    *sso
 }
 
 // New returns the dashboard's handler.
 func New(deps Deps) http.Handler {
-	s := &server{Deps: deps, pages: parsePages()}
+	s := &server{Deps: deps, pages: parsePages(), sso: newSSO(deps.SSO)}
 	if s.Clock == nil {
 		s.Clock = time.Now
 	}
@@ -94,6 +97,8 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /signin", s.signInPage)
 	mux.HandleFunc("POST /signin", s.signIn)
+	mux.HandleFunc("GET "+ssoPath, s.ssoStart)
+	mux.HandleFunc("GET "+ssoCallback, s.ssoCallback)
 	mux.HandleFunc("POST /signout", s.page(s.signOut))
 	mux.HandleFunc("GET /oauth/{provider}/start", s.oauthStart)
 
