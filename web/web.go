@@ -245,6 +245,9 @@ func (s *server) newView(r *http.Request, c *call, title, nav string) *view {
 	v := &view{Title: title, Nav: nav, Flash: r.URL.Query().Get("flash")}
 	if c != nil {
 		v.SignedIn, v.CSRF, v.CanChange, v.Role = true, c.signed.CSRFToken(), c.actor.CanChange(), string(c.actor.TokenRole)
+		if c.actor.TokenID == "" { // single sign-on: the membership's role
+			v.Role = string(c.actor.MemberRole)
+		}
 	}
 	return v
 }
