@@ -118,6 +118,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /tokens", s.page(s.createToken))
 	mux.HandleFunc("POST /tokens/{id}/revoke", s.page(s.revokeToken))
 	mux.HandleFunc("GET /audit", s.page(s.audit))
+	mux.HandleFunc("GET /members", s.page(s.members))
+	mux.HandleFunc("POST /members", s.page(s.addMember))
+	mux.HandleFunc("POST /members/{id}/remove", s.page(s.removeMember))
 	mux.HandleFunc("GET /settings", s.page(s.settings))
 	mux.HandleFunc("POST /settings/connect/{provider}", s.page(s.connect))
 	mux.HandleFunc("/", s.page(func(w http.ResponseWriter, r *http.Request, c *call) {
