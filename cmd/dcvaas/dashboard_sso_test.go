@@ -55,6 +55,17 @@ func TestSSOInBrowser(t *testing.T) {
 	if role := strings.TrimSpace(p.text(".signout .role")); role != "owner" {
 		t.Fatalf("signed in as %q", role)
 	}
+	// The owner adds a member by e-mail on the Members page.
+	p.do(chromedp.Navigate(base+"/members"), chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "jane@acme.test"),
+		chromedp.SetValue(chromedp.CSS("#role"), "admin"),
+		chromedp.Submit(chromedp.CSS("#email")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if rows := eval[string](p, `Array.from(document.querySelectorAll(".member-email, .member-role")).map(e => e.textContent).join(" ")`); rows != "ops@acme.test (you) owner jane@acme.test admin" {
+		t.Fatalf("members: %q", rows)
+	}
+	p.a11y("/members")
+	p.screenshot("members")
 	if errs := p.consoleErrors(); len(errs) > 0 {
 		t.Fatalf("console errors: %v", errs)
 	}
