@@ -24,8 +24,12 @@ type AuditEntry struct {
 type AuditFilter struct {
 	Action string
 	UserID string
-	From   *time.Time
-	To     *time.Time
+	// EntityType and EntityID, when set, keep one entity's entries (a
+	// domain's timeline).
+	EntityType string
+	EntityID   string
+	From       *time.Time
+	To         *time.Time
 	Page
 }
 
