@@ -329,4 +329,3 @@ func negotiate(accept string, offered ...string) (string, error) {
 	}
 	return "", dcvaas.Errorf(dcvaas.ENOTACCEPTABLE, "this resource is available as %s; the Accept header allows none of them", strings.Join(offered, " or "))
 }
-
