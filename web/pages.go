@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
@@ -13,13 +14,28 @@ type overviewData struct {
 	Counts     []statusCount
 	Total      int
 	FailedJobs int
-	Missing    []domainRow
+	Failed     []*dcvaas.Job
+	// Expiring are certificates expiring within expiringWithin.
+	Expiring      []domainRow
+	ExpiringTotal int
+	// Missing are issued domains whose CNAME went missing.
+	Missing      []domainRow
+	MissingTotal int
+	// Failovers are the CA failovers of the last failoverWindow.
+	Failovers      []*dcvaas.AuditEntry
+	FailoversTotal int
 }
 
 type statusCount struct {
 	Status string
 	Count  int
 }
+
+const (
+	expiringWithin = 14 * 24 * time.Hour
+	failoverWindow = 7 * 24 * time.Hour
+	overviewRows   = 10
+)
 
 func (s *server) overview(w http.ResponseWriter, r *http.Request, c *call) {
 	ctx, org := r.Context(), c.actor.OrgID
@@ -33,12 +49,31 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, c *call) {
 		d.Counts = append(d.Counts, statusCount{st, n})
 		d.Total += n
 	}
-	_, n, err := s.Store.ListJobs(ctx, org, dcvaas.JobFilter{Status: dcvaas.JobFailed, Page: dcvaas.Page{Limit: 1}})
+	now := s.Clock()
+	soon := now.Add(expiringWithin)
+	since := now.Add(-failoverWindow)
+	expiring, nExpiring, err := s.Store.ListDomains(ctx, org, dcvaas.DomainFilter{Status: dcvaas.DomainActive, ExpiresBefore: &soon, Page: dcvaas.Page{Limit: overviewRows}})
+	if err == nil {
+		var missing []*dcvaas.Domain
+		missing, d.MissingTotal, err = s.Store.ListDomains(ctx, org, dcvaas.DomainFilter{CNAMEMissing: true, Page: dcvaas.Page{Limit: overviewRows}})
+		for _, x := range missing {
+			d.Missing = append(d.Missing, row(x))
+		}
+	}
+	if err == nil {
+		d.Failed, d.FailedJobs, err = s.Store.ListJobs(ctx, org, dcvaas.JobFilter{Status: dcvaas.JobFailed, Page: dcvaas.Page{Limit: overviewRows}})
+	}
+	if err == nil {
+		d.Failovers, d.FailoversTotal, err = s.Store.ListAudit(ctx, org, dcvaas.AuditFilter{Action: "ca.failover", From: &since, Page: dcvaas.Page{Limit: overviewRows}})
+	}
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
-	d.FailedJobs = n
+	d.ExpiringTotal = nExpiring
+	for _, x := range expiring {
+		d.Expiring = append(d.Expiring, row(x))
+	}
 	v := s.newView(r, c, "Overview", "overview")
 	v.Data = d
 	s.render(w, http.StatusOK, "overview.html", v)

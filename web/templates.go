@@ -8,6 +8,7 @@ import (
 )
 
 var funcs = template.FuncMap{
+	"details": details,
 	"when": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:
