@@ -244,22 +244,73 @@ type auditData struct {
 	Items      []*dcvaas.AuditEntry
 	Total      int
 	Action     string
+	Actions    []string
+	User       string
+	Members    []*dcvaas.Member
+	From, To   string
 	Prev, Next string
 }
 
+// auditEmails maps user ids to e-mails for the audit page.
+func (d *auditData) Email(userID string) string {
+	for _, m := range d.Members {
+		if m.UserID == userID {
+			return m.Email
+		}
+	}
+	return userID
+}
+
+// audit lists the audit log filtered by action, actor (a member) and
+// dates (whole UTC days), with the API's rules: an unknown action or a
+// range that ends before it starts is a 422.
 func (s *server) audit(w http.ResponseWriter, r *http.Request, c *call) {
 	q := r.URL.Query()
 	off := offsetOf(r)
-	d := &auditData{Action: q.Get("action")}
-	items, total, err := s.Store.ListAudit(r.Context(), c.actor.OrgID, dcvaas.AuditFilter{Action: d.Action, Page: dcvaas.Page{Limit: pageSize, Offset: off}})
+	d := &auditData{Action: q.Get("action"), Actions: dcvaas.AuditActions, User: q.Get("user"), From: q.Get("from"), To: q.Get("to")}
+	f := dcvaas.AuditFilter{Action: d.Action, UserID: d.User, Page: dcvaas.Page{Limit: pageSize, Offset: off}}
+	fields := map[string]string{}
+	if d.Action != "" && !dcvaas.KnownAuditAction(d.Action) {
+		fields["action"] = "unknown action"
+	}
+	day := func(name, v string, end bool) *time.Time {
+		if v == "" {
+			return nil
+		}
+		t, err := time.Parse("2006-01-02", v)
+		if err != nil {
+			fields[name] = "must be a date like 2026-12-01"
+			return nil
+		}
+		if end {
+			t = t.Add(24*time.Hour - time.Microsecond)
+		}
+		return &t
+	}
+	f.From, f.To = day("from", d.From, false), day("to", d.To, true)
+	if f.From != nil && f.To != nil && f.From.After(*f.To) {
+		fields["to"] = "must not be before from"
+	}
+	members, _, err := s.Store.ListMembers(r.Context(), c.actor, c.actor.OrgID, dcvaas.Page{Limit: 200})
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.Members = members
+	v := s.newView(r, c, "Audit log", "audit")
+	v.Data = d
+	if len(fields) > 0 {
+		v.Error, v.Fields = "Check the filters.", fields
+		s.render(w, http.StatusUnprocessableEntity, "audit.html", v)
+		return
+	}
+	items, total, err := s.Store.ListAudit(r.Context(), c.actor.OrgID, f)
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
 	d.Items, d.Total = items, total
 	d.Prev, d.Next = pager("/audit", q, off, total)
-	v := s.newView(r, c, "Audit log", "audit")
-	v.Data = d
 	s.render(w, http.StatusOK, "audit.html", v)
 }
 
