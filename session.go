@@ -31,6 +31,11 @@ type SessionStore interface {
 	// live and its user a member (a single sign-on's: while its user is a
 	// member, with the membership's rights). EUNAUTHORIZED otherwise.
 	AuthenticateSession(ctx context.Context, hash string, now time.Time, idle time.Duration) (*Authenticated, error)
+	// SwitchSession moves a single sign-on's session (actor's, of the
+	// hash) to another organization of its user; audit "session.created"
+	// there. ENOTFOUND when the user is not a member of orgID or the
+	// session is a token's.
+	SwitchSession(ctx context.Context, actor Actor, hash, orgID string) error
 	// DeleteSession ends the session (sign-out); audit "session.deleted".
 	// Deleting one that is gone is not an error.
 	DeleteSession(ctx context.Context, actor Actor, hash string) error

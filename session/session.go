@@ -161,6 +161,13 @@ func (m *Manager) FromRequest(r *http.Request) (*Signed, error) {
 	return &Signed{Auth: auth, id: c.Value}, nil
 }
 
+// Switch moves a single sign-on's session to another organization of its
+// user (ENOTFOUND when they are no member of it, or the session is a
+// token's: a token belongs to one organization).
+func (m *Manager) Switch(r *http.Request, s *Signed, orgID string) error {
+	return m.store.SwitchSession(r.Context(), s.Actor(r), hashID(s.id), orgID)
+}
+
 // SignOut deletes the session and its cookie.
 func (m *Manager) SignOut(w http.ResponseWriter, r *http.Request, s *Signed) error {
 	http.SetCookie(w, m.cookie(CookieName, "", -1))

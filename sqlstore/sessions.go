@@ -93,6 +93,25 @@ func (db *DB) AuthenticateSession(ctx context.Context, hash string, now time.Tim
 	return a, nil
 }
 
+// SwitchSession implements dcvaas.SessionStore.
+func (db *DB) SwitchSession(ctx context.Context, actor dcvaas.Actor, hash, orgID string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE web_sessions SET org_id = $1 WHERE id_hash = $2 AND token_id IS NULL AND user_id = $3
+			AND EXISTS (SELECT 1 FROM organization_members m WHERE m.org_id = $1 AND m.user_id = $3)`, orgID, hash, actor.UserID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return dcvaas.Errorf(dcvaas.ENOTFOUND, "organization not found")
+		}
+		from := actor.OrgID
+		actor.OrgID = orgID
+		return db.audit(ctx, tx, actor, "session.created", "user", actor.UserID, map[string]any{"method": "sso", "switchedFrom": from})
+	})
+}
+
 // DeleteSession implements dcvaas.SessionStore.
 func (db *DB) DeleteSession(ctx context.Context, actor dcvaas.Actor, hash string) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {

@@ -68,6 +68,15 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request, c *call) {
 	back(w, r, "/signin", "Signed out.")
 }
 
+// switchOrg moves a single sign-on to another of its user's organizations.
+func (s *server) switchOrg(w http.ResponseWriter, r *http.Request, c *call) {
+	if err := s.Sessions.Switch(r, c.signed, r.PostFormValue("org")); err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	back(w, r, "/", "Switched organization.")
+}
+
 // oauthStart is where a DNS provider authorization begins (the API's
 // authorizeUrl): it binds the flow to this browser, signed in as an admin
 // of the organization that started it, then sends it to the provider.

@@ -235,3 +235,52 @@ func TestSSOAutoJoin(t *testing.T) {
 		}
 	})
 }
+
+// A single sign-on belonging to two organizations switches between them,
+// with each membership's role; a token's session cannot switch.
+func TestSSOSwitchOrganization(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		b := setup(t, d, "")
+		ctx := context.Background()
+		globexOwner, globex, err := b.db.MembershipsByEmail(ctx, "ops@globex.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.db.AddMember(ctx, dcvaas.Actor{OrgID: globex[0].ID, UserID: globexOwner.ID}, globex[0].ID, "ops@acme.example", dcvaas.RoleViewer); err != nil {
+			t.Fatal(err)
+		}
+		m := b.withSSO("", "")
+		m.QueueUser(&mockoidc.MockUser{Subject: "u1", Email: "ops@acme.example", EmailVerified: true})
+		br := b.browser()
+		if r := br.ssoSignIn("/", nil, nil); r.status != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d", r.status)
+		}
+		page := br.send("GET", "/domains", nil).body
+		if !strings.Contains(page, `id="org-switch"`) || !strings.Contains(page, "Globex (viewer)") || !strings.Contains(page, `id="domainName"`) {
+			t.Fatal("no switcher, or not signed in to Acme as owner")
+		}
+		csrf := br.csrf()
+		if r := br.send("POST", "/switch", url.Values{"org": {"nonexistent"}, "csrf": {csrf}}); r.status != http.StatusNotFound {
+			t.Fatalf("switch to a foreign organization: %d", r.status)
+		}
+		if r := br.send("POST", "/switch", url.Values{"org": {globex[0].ID}, "csrf": {csrf}}); r.status != http.StatusSeeOther {
+			t.Fatalf("switch: %d", r.status)
+		}
+		page = br.send("GET", "/domains", nil).body
+		if strings.Contains(page, `id="domainName"`) || !strings.Contains(page, `<span class="role">viewer</span>`) {
+			t.Fatal("after switching: not Globex's viewer")
+		}
+		if r := br.send("POST", "/domains", url.Values{"domainName": {"x.example.com"}, "csrf": {br.csrf()}}); r.status != http.StatusForbidden {
+			t.Fatalf("viewer's POST after switching: %d", r.status)
+		}
+		// A token's session stays in its token's organization.
+		tok := b.browser()
+		tok.signIn(b.admin, "/")
+		if r := tok.send("POST", "/switch", url.Values{"org": {globex[0].ID}, "csrf": {tok.csrf()}}); r.status != http.StatusNotFound {
+			t.Fatalf("token session switch: %d", r.status)
+		}
+		if strings.Contains(tok.send("GET", "/domains", nil).body, "org-switch") {
+			t.Fatal("token session shows the switcher")
+		}
+	})
+}

@@ -100,6 +100,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ssoPath, s.ssoStart)
 	mux.HandleFunc("GET "+ssoCallback, s.ssoCallback)
 	mux.HandleFunc("POST /signout", s.page(s.signOut))
+	mux.HandleFunc("POST /switch", s.page(s.switchOrg))
 	mux.HandleFunc("GET /oauth/{provider}/start", s.oauthStart)
 
 	mux.HandleFunc("GET /{$}", s.page(s.overview))
@@ -247,14 +248,24 @@ type view struct {
 	Error     string
 	Fields    map[string]string
 	Data      any
+	// Orgs are a single sign-on's organizations, for the switcher (shown
+	// with two or more); OrgID is the current one.
+	Orgs  []*dcvaas.Organization
+	OrgID string
 }
 
 func (s *server) newView(r *http.Request, c *call, title, nav string) *view {
 	v := &view{Title: title, Nav: nav, Flash: r.URL.Query().Get("flash")}
 	if c != nil {
 		v.SignedIn, v.CSRF, v.CanChange, v.Role = true, c.signed.CSRFToken(), c.actor.CanChange(), string(c.actor.TokenRole)
+		v.OrgID = c.actor.OrgID
 		if c.actor.TokenID == "" { // single sign-on: the membership's role
 			v.Role = string(c.actor.MemberRole)
+			orgs, _, err := s.Store.ListOrganizations(r.Context(), c.actor.UserID, dcvaas.Page{Limit: 50})
+			if err != nil {
+				s.Logger.WarnContext(r.Context(), "list organizations for the switcher", "err", err)
+			}
+			v.Orgs = orgs
 		}
 	}
 	return v
