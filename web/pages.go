@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/domainname"
 )
 
 type overviewData struct {
@@ -315,7 +317,13 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 type settingsData struct {
-	OAuth       string
+	// Org is the organization; CanAdminister: this sign-in may change it.
+	Org           *dcvaas.Organization
+	CanAdminister bool
+	KeyTypes      []string
+	// Wildcard is the default of includeWildcard: "", "true" or "false".
+	Wildcard string
+	OAuth         string
 	Reason      string
 	Connections []*dcvaas.Connection
 	Providers   []providerView
@@ -328,8 +336,22 @@ type providerView struct {
 }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request, c *call) {
+	s.renderSettings(w, r, c, http.StatusOK, nil)
+}
+
+func (s *server) renderSettings(w http.ResponseWriter, r *http.Request, c *call, status int, formErr error) {
 	q := r.URL.Query()
-	d := &settingsData{OAuth: q.Get("oauth"), Reason: q.Get("reason"), Enabled: s.Connections != nil}
+	d := &settingsData{OAuth: q.Get("oauth"), Reason: q.Get("reason"), Enabled: s.Connections != nil,
+		CanAdminister: canAdminister(c), KeyTypes: domainname.KeyTypes}
+	org, err := s.Store.FindMembership(r.Context(), c.actor.UserID, c.actor.OrgID)
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.Org = org
+	if w := org.Settings.DefaultIncludeWildcard; w != nil {
+		d.Wildcard = strconv.FormatBool(*w)
+	}
 	if s.Connections != nil {
 		conns, _, err := s.Connections.List(r.Context(), c.actor.OrgID, dcvaas.Page{Limit: 200})
 		if err != nil {
@@ -343,7 +365,60 @@ func (s *server) settings(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 	v := s.newView(r, c, "Settings", "settings")
 	v.Data = d
-	s.render(w, http.StatusOK, "settings.html", v)
+	if e, ok := formErr.(*dcvaas.Error); ok {
+		v.Error, v.Fields = e.Message, e.Fields
+	}
+	s.render(w, status, "settings.html", v)
+}
+
+// updateOrganization changes the organization's name and defaults with
+// the API's rules (dcvaas.CleanDisplayName, CheckContactEmail, the key
+// types of domainname, the store's UpdateOrganization: owners and admins
+// only, audited as organization.updated).
+func (s *server) updateOrganization(w http.ResponseWriter, r *http.Request, c *call) {
+	if !c.actor.CanChange() {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
+		return
+	}
+	fields := map[string]string{}
+	name, problem := dcvaas.CleanDisplayName(r.PostFormValue("name"))
+	if problem != "" {
+		fields["name"] = problem
+	}
+	settings := dcvaas.OrgSettings{ContactEmail: strings.TrimSpace(r.PostFormValue("contactEmail")), DefaultKeyType: r.PostFormValue("defaultKeyType")}
+	if problem := dcvaas.CheckContactEmail(settings.ContactEmail); problem != "" {
+		fields["contactEmail"] = problem
+	}
+	if settings.DefaultKeyType != "" && !oneOf(settings.DefaultKeyType, domainname.KeyTypes) {
+		fields["defaultKeyType"] = "must be one of " + strings.Join(domainname.KeyTypes, ", ")
+	}
+	switch r.PostFormValue("defaultIncludeWildcard") {
+	case "true":
+		t := true
+		settings.DefaultIncludeWildcard = &t
+	case "false":
+		f := false
+		settings.DefaultIncludeWildcard = &f
+	}
+	var err error
+	if len(fields) > 0 {
+		err = &dcvaas.Error{Code: dcvaas.EINVALID, Message: "Check the organization's settings.", Fields: fields}
+	} else {
+		_, err = s.Store.UpdateOrganization(r.Context(), c.actor, c.actor.OrgID, dcvaas.OrgUpdate{Name: &name, Settings: &settings})
+	}
+	if err != nil {
+		code := dcvaas.ErrorCode(err)
+		if code != dcvaas.EINVALID && code != dcvaas.ECONFLICT {
+			s.fail(w, r, c, err)
+			return
+		}
+		if code == dcvaas.ECONFLICT {
+			err = &dcvaas.Error{Code: code, Message: dcvaas.ErrorMessage(err), Fields: map[string]string{"name": dcvaas.ErrorMessage(err)}}
+		}
+		s.renderSettings(w, r, c, statusOf(code), err)
+		return
+	}
+	back(w, r, "/settings", "Organization saved.")
 }
 
 // connect starts an OAuth authorization with the API's rules and goes to

@@ -124,6 +124,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /members", s.page(s.addMember))
 	mux.HandleFunc("POST /members/{id}/remove", s.page(s.removeMember))
 	mux.HandleFunc("GET /settings", s.page(s.settings))
+	mux.HandleFunc("POST /settings/organization", s.page(s.updateOrganization))
 	mux.HandleFunc("POST /settings/connect/{provider}", s.page(s.connect))
 	mux.HandleFunc("POST /settings/credentials/{provider}", s.page(s.createConnection))
 	mux.HandleFunc("POST /settings/connections/{id}/test", s.page(s.testConnection))
