@@ -322,8 +322,8 @@ type settingsData struct {
 	CanAdminister bool
 	KeyTypes      []string
 	// Wildcard is the default of includeWildcard: "", "true" or "false".
-	Wildcard string
-	OAuth         string
+	Wildcard    string
+	OAuth       string
 	Reason      string
 	Connections []*dcvaas.Connection
 	Providers   []providerView
