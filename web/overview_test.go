@@ -84,3 +84,23 @@ func TestOverviewNeedsAttention(t *testing.T) {
 		}
 	})
 }
+
+// The domain page says when the CNAME was looked for, what was found, and
+// when the next look is.
+func TestDomainPageLiveDNSCheck(t *testing.T) {
+	b := setup(t, sqlstore.SQLite, "")
+	d := b.addDomain("shop.example.com")
+	now := b.clock.Now()
+	if _, err := b.db.SQL().Exec(`UPDATE jobs SET attempts = 1, updated_at = $1, run_at = $2, last_error = $3 WHERE domain_id = $4`,
+		now.UnixMicro(), now.Add(2*time.Minute).UnixMicro(),
+		"no CNAME at _acme-challenge.shop.example.com (the name exists without one); create a CNAME to x", d.ID); err != nil {
+		t.Fatal(err)
+	}
+	br := b.browser()
+	br.signIn(b.reader, "/")
+	page := br.send("GET", "/domains/"+d.ID, nil).body
+	want := "looked at 2026-11-01 12:00 UTC, next look 2026-11-01 12:02 UTC — no CNAME at _acme-challenge.shop.example.com (the name exists without one)"
+	if !strings.Contains(page, want) {
+		t.Fatalf("domain page lacks %q", want)
+	}
+}
