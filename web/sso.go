@@ -227,7 +227,7 @@ func (s *server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, err)
 		return
 	}
-	http.Redirect(w, r, flow.Next, http.StatusSeeOther)
+	http.Redirect(w, r, session.SafeNext(flow.Next), http.StatusSeeOther)
 }
 
 // refusal is a sign-in refused for a reason the person should read.
