@@ -83,3 +83,22 @@ func TestMembersPage(t *testing.T) {
 		}
 	})
 }
+
+// A viewer's token signs in read-only, whatever the token's role.
+func TestViewerTokenSessionIsReadOnly(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		b := setup(t, d, "")
+		if _, err := b.db.SQL().Exec(`UPDATE organization_members SET role = 'viewer' WHERE org_id = $1`, b.orgA.ID); err != nil {
+			t.Fatal(err)
+		}
+		br := b.browser()
+		br.signIn(b.admin, "/")
+		page := br.send("GET", "/domains", nil)
+		if page.status != http.StatusOK || strings.Contains(page.body, `id="domainName"`) || !strings.Contains(page.body, `<span class="role">read</span>`) {
+			t.Fatalf("viewer's admin token: %d", page.status)
+		}
+		if r := br.send("POST", "/domains", url.Values{"domainName": {"x.example.com"}, "csrf": {br.csrf()}}); r.status != http.StatusForbidden {
+			t.Fatalf("viewer's POST: %d", r.status)
+		}
+	})
+}
