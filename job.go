@@ -30,23 +30,36 @@ const (
 	JobRunning   JobStatus = "running"
 	JobSucceeded JobStatus = "succeeded"
 	JobFailed    JobStatus = "failed"
+	// JobScheduled and JobSuperseded are how a job reads (Job.View), not
+	// states of their own: a queued job whose next run is later
+	// (rescheduled check, backoff, budget wait), and a job that ended
+	// unrun because a newer one of its kind replaced it (its Result says
+	// which). A JobFilter may ask for them.
+	JobScheduled  JobStatus = "scheduled"
+	JobSuperseded JobStatus = "superseded"
 )
 
-// JobStatuses lists every job status, for validation.
-var JobStatuses = []JobStatus{JobQueued, JobRunning, JobSucceeded, JobFailed}
+// JobStatuses lists every job status a listing shows and filters by, for
+// validation.
+var JobStatuses = []JobStatus{JobQueued, JobScheduled, JobRunning, JobSucceeded, JobSuperseded, JobFailed}
 
 // DefaultMaxAttempts is how often a job runs before it becomes a dead letter.
 const DefaultMaxAttempts = 3
 
 // Job is the product's durable record of one piece of asynchronous work.
 type Job struct {
-	ID          string
-	OrgID       string
-	DomainID    string
-	Type        JobType
-	Status      JobStatus
+	ID       string
+	OrgID    string
+	DomainID string
+	Type     JobType
+	Status   JobStatus
+	// Attempts counts the runs that used an attempt (of MaxAttempts):
+	// failed ones and the current or last one. Runs counts every start,
+	// also the free ones (a check that found nothing yet, a budget wait, a
+	// run cut short by shutdown).
 	Attempts    int
 	MaxAttempts int
+	Runs        int
 	Result      json.RawMessage // nil until the job produced one
 	LastError   string
 	RunAt       time.Time
@@ -57,6 +70,31 @@ type Job struct {
 	// waiting. Waiting uses no attempt.
 	WaitingFor string
 	WaitUntil  *time.Time
+}
+
+// View is the status the job reads as at now: JobScheduled for a queued
+// job whose next run is after now, JobSuperseded for one that ended
+// replaced by a newer job, else its Status.
+func (j *Job) View(now time.Time) JobStatus {
+	switch {
+	case j.Status == JobQueued && j.RunAt.After(now):
+		return JobScheduled
+	case j.Status == JobSucceeded && j.Superseded():
+		return JobSuperseded
+	}
+	return j.Status
+}
+
+// Superseded reports whether the job ended replaced by a newer one, as its
+// result says ({"outcome": "superseded", "supersededBy": id}).
+func (j *Job) Superseded() bool {
+	if j.Status != JobSucceeded || len(j.Result) == 0 {
+		return false
+	}
+	var r struct {
+		Outcome string `json:"outcome"`
+	}
+	return json.Unmarshal(j.Result, &r) == nil && r.Outcome == "superseded"
 }
 
 // JobFilter narrows ListJobs.

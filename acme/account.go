@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/dcvaas/dcvaas"
 	acmez "github.com/mholt/acmez/v3/acme"
@@ -64,6 +66,41 @@ func (s *session) account(ctx context.Context) (acmez.Account, error) {
 		return acct, nil
 	}
 	return s.register(ctx, acct)
+}
+
+// accountDeactivated reports whether err is the CA refusing a request
+// because the account that signed it is deactivated (RFC 8555 §7.3.6: the
+// server then takes no request signed by its key): an "unauthorized"
+// problem saying so, as Boulder ("Account is not valid, has status
+// \"deactivated\"") and Pebble ("Account has been deactivated") answer.
+func accountDeactivated(err error) bool {
+	var p acmez.Problem
+	return errors.As(err, &p) && p.Type == acmez.ProblemTypeUnauthorized && strings.Contains(strings.ToLower(p.Detail), "deactivated")
+}
+
+// replaceAccount retires the session's account, which the CA deactivated
+// (its operator, or the CA itself), and returns a new one registered in
+// its place: a new key, so a new account at the CA. The domains dealt this
+// place keep it and move to the new account — the one new assignment the
+// stable assignment allows; their next orders carry no replaces, since a
+// certificate of the old account cannot be replaced from another. Another
+// node that got there first has put its new account in the place, which
+// is then used.
+func (s *session) replaceAccount(ctx context.Context) (acmez.Account, error) {
+	old := s.acct.Location
+	retired, err := s.is.cfg.Store.RetireACMEAccount(ctx, s.ca.Name, s.accountDir(), old)
+	if err != nil {
+		return acmez.Account{}, err
+	}
+	if retired {
+		s.is.log.WarnContext(ctx, "the CA deactivated an ACME account: registering a new one in its place",
+			"ca", s.ca.Name, "accountNumber", s.accountNumber, "account", old)
+	}
+	acct, err := s.account(ctx)
+	if err == nil && acct.Location == old {
+		err = fmt.Errorf("ACME account %s at %s is deactivated and could not be replaced", old, s.ca.Name)
+	}
+	return acct, err
 }
 
 // register creates (or finds again) the account for key at the CA and

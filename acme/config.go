@@ -71,6 +71,7 @@ type Store interface {
 	FindACMEAccount(ctx context.Context, caName, directoryURL string) (*sqlstore.ACMEAccount, error)
 	CreateACMEAccount(ctx context.Context, caName, directoryURL, keyEnc string) (*sqlstore.ACMEAccount, error)
 	SetACMEAccountURL(ctx context.Context, caName, directoryURL, accountURL string) error
+	RetireACMEAccount(ctx context.Context, caName, directoryURL, accountURL string) (bool, error)
 
 	FindPendingOrder(ctx context.Context, domainID string) (*sqlstore.PendingOrder, error)
 	SavePendingOrder(ctx context.Context, o *sqlstore.PendingOrder) error

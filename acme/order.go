@@ -149,6 +149,21 @@ func (s *session) newOrder(ctx context.Context, d *dcvaas.Domain, prev *dcvaas.C
 		return acmeapi.Order{}, nil, err
 	}
 	order, err := s.client.NewOrder(ctx, s.acct, req)
+	if accountDeactivated(err) {
+		if s.acct, err = s.replaceAccount(ctx); err != nil {
+			return order, nil, err
+		}
+		if req.Replaces != "" {
+			// The new account cannot replace the old one's certificate;
+			// without the hint the order is an ordinary one, which the
+			// budgets must allow.
+			req.Replaces = ""
+			if err := s.takeBudget(ctx, req, true); err != nil {
+				return acmeapi.Order{}, nil, err
+			}
+		}
+		order, err = s.client.NewOrder(ctx, s.acct, req)
+	}
 	var p acmeapi.Problem
 	if errors.As(err, &p) && p.Type == acmeapi.ProblemTypeAccountDoesNotExist {
 		// The CA forgot the account (a test CA restarted, or it was

@@ -2,10 +2,13 @@ package dnsserver
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dcvaas/dcvaas/dnssec"
 )
 
 // ServeDNS implements dns.Handler. miekg/dns's server has already
@@ -65,8 +68,15 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 	// Never recursion (RA off): this server only knows its zone, and a
 	// CA's resolver must not be able to use it as an open resolver.
 	m.RecursionAvailable = false
+	// do: the answer carries DNSSEC records (sign.go); co: the query
+	// accepts NXDOMAIN with compact denial.
+	var do, co bool
 	if opt := req.IsEdns0(); opt != nil {
-		m.SetEdns0(ednsSize, false)
+		do = s.signer != nil && opt.Do()
+		m.SetEdns0(ednsSize, do)
+		if co = do && opt.Co(); co {
+			m.IsEdns0().SetCo()
+		}
 	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
@@ -86,27 +96,51 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		m.Authoritative = false
 		return m
 	}
+	now := time.Now()
 	if name == s.zone {
-		s.apex(m, q)
+		if err := s.apex(m, q, do, co, now); err != nil {
+			return s.signFailed(m, err)
+		}
 		return m
 	}
 	if ips, ok := s.hosts[name]; ok {
 		// One of the zone's own nameservers: its addresses, NODATA for
 		// other types.
 		m.Answer = addressRecords(q.Name, ips, q.Qtype, seconds(s.cfg.ApexTTL))
-		if len(m.Answer) == 0 {
-			m.Ns = []dns.RR{s.negativeSOA()}
+		if !do {
+			if len(m.Answer) == 0 {
+				m.Ns = []dns.RR{s.negativeSOA()}
+			}
+			return m
+		}
+		h := s.hostSigs[name]
+		var err error
+		if len(m.Answer) > 0 {
+			var sigs []dns.RR
+			sigs, err = s.sigs(m.Answer, now, h.cache)
+			m.Answer = append(m.Answer, sigs...)
+		} else {
+			err = s.deny(m, q, &h.nsec, now, co, addressTypes(ips)...)
+		}
+		if err != nil {
+			return s.signFailed(m, err)
 		}
 		return m
 	}
-	values, fresh := s.zoneCopy.lookup(name, time.Now(), s.cfg.NegativeTTL)
+	e, fresh := s.zoneCopy.lookup(name, now, s.cfg.NegativeTTL)
 	if !fresh {
 		// The copy may lack a value written since it was last confirmed.
 		m.Authoritative = false
 		m.Rcode = dns.RcodeServerFailure
 		return m
 	}
-	if len(values) == 0 {
+	if e == nil {
+		if do {
+			if err := s.deny(m, q, s.denials.Get(name), now, co); err != nil {
+				return s.signFailed(m, err)
+			}
+			return m
+		}
 		// Nothing lives at the name. NXDOMAIN with the SOA lets resolvers
 		// cache the absence for at most the SOA minimum (RFC 2308 §3).
 		m.Rcode = dns.RcodeNameError
@@ -115,11 +149,17 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 	}
 	if q.Qtype != dns.TypeTXT && q.Qtype != dns.TypeANY {
 		// The name exists but has no record of this type: NODATA.
+		if do {
+			if err := s.deny(m, q, &e.nsec, now, co, dns.TypeTXT); err != nil {
+				return s.signFailed(m, err)
+			}
+			return m
+		}
 		m.Ns = []dns.RR{s.negativeSOA()}
 		return m
 	}
 	ttl := seconds(s.cfg.TTL)
-	for _, v := range values {
+	for _, v := range e.txt {
 		// The question's spelling is kept as the owner name, so that
 		// resolvers using 0x20 case randomization accept the answer.
 		m.Answer = append(m.Answer, &dns.TXT{
@@ -127,17 +167,26 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 			Txt: v,
 		})
 	}
+	if do {
+		sig, err := s.signer.Sign(&e.sig, m.Answer, now)
+		if err != nil {
+			return s.signFailed(m, err)
+		}
+		m.Answer = append(m.Answer, withOwner(sig, q.Name, ttl))
+	}
 	return m
 }
 
-// apex answers SOA and NS at the zone's own name; every other type is
-// NODATA there.
-func (s *Server) apex(m *dns.Msg, q dns.Question) {
+// apex answers SOA and NS at the zone's own name, and DNSKEY when the
+// zone is signed; every other type is NODATA there.
+func (s *Server) apex(m *dns.Msg, q dns.Question, do, co bool, now time.Time) error {
+	var signSOA bool
 	switch q.Qtype {
 	case dns.TypeSOA:
 		soa := s.soa()
 		soa.Hdr.Name, soa.Hdr.Ttl = q.Name, seconds(s.cfg.ApexTTL)
 		m.Answer = []dns.RR{soa}
+		signSOA = do
 	case dns.TypeNS:
 		m.Answer = s.nsRecords(q.Name)
 		// The in-zone nameservers' addresses (glue), so that a resolver
@@ -152,9 +201,94 @@ func (s *Server) apex(m *dns.Msg, q dns.Question) {
 		soa := s.soa()
 		soa.Hdr.Name, soa.Hdr.Ttl = q.Name, seconds(s.cfg.ApexTTL)
 		m.Answer = append([]dns.RR{soa}, s.nsRecords(q.Name)...)
+		signSOA = do
+	case dns.TypeDNSKEY:
+		if s.signer == nil {
+			m.Ns = []dns.RR{s.negativeSOA()}
+			return nil
+		}
+		keys, sigs, err := s.signer.DNSKEY(now)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			c := *k.(*dns.DNSKEY)
+			c.Hdr.Name = q.Name
+			m.Answer = append(m.Answer, &c)
+		}
+		if do {
+			for _, sig := range sigs {
+				m.Answer = append(m.Answer, withOwner(sig, q.Name, sig.OrigTtl))
+			}
+		}
+		return nil
 	default:
+		if do {
+			types := []uint16{dns.TypeNS, dns.TypeSOA, dns.TypeDNSKEY}
+			return s.deny(m, q, &s.apexSigs.nsec, now, co, types...)
+		}
 		m.Ns = []dns.RR{s.negativeSOA()}
+		return nil
 	}
+	if !do {
+		return nil
+	}
+	if signSOA {
+		// The signed SOA is the one of this second, served with the TTL
+		// it is signed with (the negative TTL).
+		soa, sig, err := s.signedSOA(now)
+		if err != nil {
+			return err
+		}
+		c := *soa
+		c.Hdr.Name = q.Name
+		m.Answer[0] = &c
+		m.Answer = slices.Insert(m.Answer, 1, dns.RR(withOwner(sig.(*dns.RRSIG), q.Name, c.Hdr.Ttl)))
+	}
+	var ns []dns.RR
+	for _, rr := range m.Answer {
+		if rr.Header().Rrtype == dns.TypeNS {
+			ns = append(ns, rr)
+		}
+	}
+	if len(ns) > 0 {
+		sigs, err := s.sigs(ns, now, func(uint16) *dnssec.Cache { return &s.apexSigs.ns })
+		if err != nil {
+			return err
+		}
+		m.Answer = append(m.Answer, sigs...)
+	}
+	if len(m.Extra) > 1 { // glue besides the OPT record
+		var glue []dns.RR
+		for _, rr := range m.Extra {
+			if t := rr.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
+				glue = append(glue, rr)
+			}
+		}
+		for i := 0; i < len(glue); {
+			j := i + 1
+			for j < len(glue) && glue[j].Header().Name == glue[i].Header().Name {
+				j++
+			}
+			h := s.hostSigs[strings.ToLower(glue[i].Header().Name)]
+			sigs, err := s.sigs(glue[i:j], now, h.cache)
+			if err != nil {
+				return err
+			}
+			m.Extra = append(m.Extra, sigs...)
+			i = j
+		}
+	}
+	return nil
+}
+
+// addressTypes are the types an in-zone nameserver has records of.
+func addressTypes(ips []net.IP) []uint16 {
+	var out []uint16
+	for _, rr := range addressRecords("x.", ips, dns.TypeANY, 0) {
+		out = append(out, rr.Header().Rrtype)
+	}
+	return out
 }
 
 func (s *Server) nsRecords(owner string) []dns.RR {
@@ -189,15 +323,19 @@ func (s *Server) soa() *dns.SOA {
 // negativeSOA is the SOA of negative answers' authority sections: one
 // record per second, shared by every answer of that second (packing only
 // reads it), since building it was a good part of an NXDOMAIN's cost.
-func (s *Server) negativeSOA() *dns.SOA {
-	now := uint32(time.Now().Unix())
-	if soa := s.soaCache.Load(); soa != nil && soa.Serial == now {
-		return soa
+func (s *Server) negativeSOA() *dns.SOA { return s.soaEntry(time.Now()).soa }
+
+// soaEntry is negativeSOA's record of now's second, with its signature.
+func (s *Server) soaEntry(t time.Time) *soaEntry {
+	now := uint32(t.Unix())
+	if e := s.soaCache.Load(); e != nil && e.soa.Serial == now {
+		return e
 	}
 	soa := s.soa()
 	soa.Serial = now
-	s.soaCache.Store(soa)
-	return soa
+	e := &soaEntry{soa: soa}
+	s.soaCache.Store(e)
+	return e
 }
 
 // splitTXT cuts a value into <character-string>s of at most 255 octets

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dcvaas/dcvaas/dnssec"
 )
 
 // Store is where the TXT values come from; *sqlstore.DB implements it.
@@ -69,7 +71,18 @@ type Config struct {
 	// metrics (e.g. a Prometheus counter by rcode and a latency histogram).
 	OnQuery func(q dns.Question, rcode int, took time.Duration)
 	Logger  *slog.Logger
+	// DNSSEC, when set, signs the zone (package dnssec): the DNSKEY RRset
+	// at the apex, RRSIGs in answers to queries with the DO bit, compact
+	// denial of existence (RFC 9824). DNSSECKeys, when set, reloads its
+	// keys every dnssec.KeyReload, so that a rollover scheduled on any
+	// node reaches this one.
+	DNSSEC     *dnssec.Signer
+	DNSSECKeys func(ctx context.Context) ([]*dnssec.Key, error)
 }
+
+// DefaultApexTTL is the TTL of the apex's SOA, NS and DNSKEY RRsets unless
+// Config.ApexTTL says otherwise.
+const DefaultApexTTL = 300 * time.Second
 
 // maxNegativeTTL is the cap on the SOA minimum the issue asks for.
 const maxNegativeTTL = 30 * time.Second
@@ -87,7 +100,12 @@ type Server struct {
 	rrl      *rrl                // nil: off
 	limited  limitedCounts
 	tcp      *cappedListener
-	soaCache atomic.Pointer[dns.SOA] // negativeSOA's record of this second
+	soaCache atomic.Pointer[soaEntry] // negativeSOA's record of this second
+
+	signer   *dnssec.Signer // nil: unsigned
+	denials  *dnssec.Caches // NSECs denying names that do not exist
+	apexSigs struct{ ns, nsec dnssec.Cache }
+	hostSigs map[string]*hostSigs
 
 	mu         sync.Mutex
 	servers    []*dns.Server
@@ -111,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.TTL = 5 * time.Second
 	}
 	if cfg.ApexTTL <= 0 {
-		cfg.ApexTTL = 300 * time.Second
+		cfg.ApexTTL = DefaultApexTTL
 	}
 	if cfg.NegativeTTL <= 0 || cfg.NegativeTTL > maxNegativeTTL {
 		cfg.NegativeTTL = maxNegativeTTL
@@ -137,6 +155,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.hosts, s.rrl = hosts, newRRL(cfg.RRL)
+	if cfg.DNSSEC != nil {
+		if cfg.DNSSEC.Zone() != s.zone {
+			return nil, fmt.Errorf("dnsserver: DNSSEC signer is for %s, not %s", cfg.DNSSEC.Zone(), s.zone)
+		}
+		s.signer, s.denials = cfg.DNSSEC, dnssec.NewCaches(maxDenialCache)
+		s.hostSigs = map[string]*hostSigs{}
+		for name := range hosts {
+			s.hostSigs[name] = &hostSigs{}
+		}
+	}
 	s.mbox = soaMbox(cfg.SOAEmail, s.zone)
 	return s, nil
 }
@@ -166,8 +194,10 @@ func (s *Server) Start(addr string) error {
 	follow, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.zoneCopy.follow(follow, s.cfg.Store, s) }()
+	keysDone := make(chan struct{})
+	go func() { defer close(keysDone); s.reloadKeys(follow) }()
 	s.mu.Lock()
-	s.stopFollow = func() { cancel(); <-done }
+	s.stopFollow = func() { cancel(); <-done; <-keysDone }
 	s.mu.Unlock()
 	select {
 	case <-s.zoneCopy.loaded:

@@ -2,9 +2,12 @@ package dnsserver
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dcvaas/dcvaas/dnssec"
 )
 
 // zone is this node's copy of the verify zone's records: every published
@@ -17,24 +20,43 @@ import (
 // since, and a resolver would cache the false NXDOMAIN. Such a node answers
 // SERVFAIL instead, which resolvers retry elsewhere (RFC 2308 §7.1).
 type zone struct {
-	records   atomic.Pointer[map[string][][]string] // name (lowercase, no trailing dot) → TXT strings
-	confirmed atomic.Int64                          // unix nanoseconds; 0: never
-	loaded    chan struct{}                         // closed at the first confirmation
+	records   atomic.Pointer[map[string]*entry] // name (lowercase, no trailing dot) → its TXT RRset
+	confirmed atomic.Int64                      // unix nanoseconds; 0: never
+	loaded    chan struct{}                     // closed at the first confirmation
 	loadedSet atomic.Bool
+}
+
+// entry is the TXT RRset at one name, with its DNSSEC signatures: an entry
+// never changes, a changed RRset is a new entry, so a signature cached in
+// one always covers its values.
+type entry struct {
+	values []string   // as stored, to tell whether a reload changed them
+	txt    [][]string // values split into TXT strings
+	sig    dnssec.Cache
+	nsec   dnssec.Cache // the NODATA NSEC at the name
 }
 
 func newZone() *zone { return &zone{loaded: make(chan struct{})} }
 
 // set replaces the copy; values are split into TXT strings once here
-// rather than on every answer.
+// rather than on every answer. An RRset that the reload did not change
+// keeps its entry, and so its cached signatures.
 func (z *zone) set(records map[string][]string) {
-	m := make(map[string][][]string, len(records))
+	var old map[string]*entry
+	if p := z.records.Load(); p != nil {
+		old = *p
+	}
+	m := make(map[string]*entry, len(records))
 	for name, values := range records {
+		if e := old[name]; e != nil && slices.Equal(e.values, values) {
+			m[name] = e
+			continue
+		}
 		split := make([][]string, len(values))
 		for i, v := range values {
 			split[i] = splitTXT(v)
 		}
-		m[name] = split
+		m[name] = &entry{values: values, txt: split}
 	}
 	z.records.Store(&m)
 }
@@ -53,9 +75,9 @@ func (z *zone) confirm(t time.Time) {
 	}
 }
 
-// lookup returns the TXT values at name (a lowercase FQDN) and whether the
-// copy can be trusted to say so at now.
-func (z *zone) lookup(name string, now time.Time, maxAge time.Duration) (values [][]string, fresh bool) {
+// lookup returns the TXT RRset at name (a lowercase FQDN; nil: none) and
+// whether the copy can be trusted to say so at now.
+func (z *zone) lookup(name string, now time.Time, maxAge time.Duration) (e *entry, fresh bool) {
 	c := z.confirmed.Load()
 	m := z.records.Load()
 	if c == 0 || m == nil || now.Sub(time.Unix(0, c)) > maxAge {

@@ -16,6 +16,8 @@ var deliveryOperations = map[string]bool{
 	"getDomain":         true,
 	"getCertificate":    true,
 	"getCertificateKey": true,
+	// A POST that changes nothing (pkcs12.go).
+	"getCertificatePKCS12": true,
 }
 
 // tokenScope checks a createToken scope: only delivery tokens have one,

@@ -41,7 +41,7 @@ func (s *server) createDomain(ctx context.Context, in *createDomainInput) (*doma
 	if err != nil {
 		return nil, err
 	}
-	return &domainOutput{Location: "/api/domains/" + d.ID, Body: toDomain(d, job)}, nil
+	return &domainOutput{Location: "/api/domains/" + d.ID, Body: toDomain(d, job, s.now())}, nil
 }
 
 // bodyFields names an EINVALID error's fields as huma names the request
@@ -87,7 +87,7 @@ func (s *server) listDomains(ctx context.Context, in *listDomainsInput) (*domain
 	if err != nil {
 		return nil, err
 	}
-	items := convert(ds, func(d *dcvaas.Domain) domain { return toDomain(d, nil) })
+	items := convert(ds, func(d *dcvaas.Domain) domain { return toDomain(d, nil, s.now()) })
 	body := domainList{Items: items, Total: total, Limit: in.Limit, Offset: in.Offset}
 	if cacheable {
 		if body.encoded, err = encode(body); err != nil {
@@ -120,7 +120,7 @@ func (s *server) getDomain(ctx context.Context, in *domainIDInput) (*domainGetOu
 	if err != nil {
 		return nil, err
 	}
-	out := toDomain(d, latest)
+	out := toDomain(d, latest, s.now())
 	if as, ok := s.store.(domainAccountStore); ok {
 		// The domain was found in the caller's organization above.
 		if out.ACMEAccount, err = as.DomainACMEAccounts(ctx, d.ID); err != nil {

@@ -9,7 +9,7 @@ import (
 type listJobsInput struct {
 	DomainID string `query:"domain_id" doc:"Only jobs of this domain."`
 	Type     string `query:"type" enum:"dns_check,start_issuance,renewal,dns_setup"`
-	Status   string `query:"status" enum:"queued,running,succeeded,failed"`
+	Status   string `query:"status" enum:"queued,scheduled,running,succeeded,superseded,failed" doc:"queued: due now; scheduled: queued for a later runAt; superseded: ended replaced by a newer job (not among succeeded)."`
 	Limit    int    `query:"limit" default:"50" minimum:"1" maximum:"200"`
 	Offset   int    `query:"offset" default:"0" minimum:"0"`
 }
@@ -28,7 +28,8 @@ func (s *server) listJobs(ctx context.Context, in *listJobsInput) (*jobListOutpu
 	if err != nil {
 		return nil, err
 	}
-	items := convert(js, toJob)
+	now := s.now()
+	items := convert(js, func(j *dcvaas.Job) job { return toJob(j, now) })
 	return &jobListOutput{Body: jobList{Items: items, Total: total, Limit: in.Limit, Offset: in.Offset}}, nil
 }
 
@@ -45,7 +46,7 @@ func (s *server) getJob(ctx context.Context, in *jobIDInput) (*jobOutput, error)
 	if err != nil {
 		return nil, err
 	}
-	return &jobOutput{Body: toJob(j)}, nil
+	return &jobOutput{Body: toJob(j, s.now())}, nil
 }
 
 func (s *server) retryJob(ctx context.Context, in *jobIDInput) (*queuedJobOutput, error) {

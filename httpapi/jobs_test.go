@@ -37,7 +37,7 @@ func TestJobs(t *testing.T) {
 		}
 
 		j := b.do("GET", "/api/jobs/"+oneJob, b.a.read, nil).want(t, 200).obj(t)
-		if j["status"] != "failed" || j["lastError"] != "CNAME not found" || j["attempts"] != 3.0 || j["maxAttempts"] != 3.0 ||
+		if j["status"] != "failed" || j["lastError"] != "CNAME not found" || j["attemptsUsed"] != 3.0 || j["maxAttempts"] != 3.0 ||
 			j["domainId"] != one["id"] || j["type"] != "dns_check" || j["runAt"] == nil || j["createdAt"] == nil || j["updatedAt"] == nil {
 			t.Fatalf("job = %v", j)
 		}
@@ -45,14 +45,15 @@ func TestJobs(t *testing.T) {
 			t.Errorf("null result present: %v", j)
 		}
 
-		// Only a failed job can be retried; it comes back queued, attempts reset.
+		// Only a failed job can be retried; it comes back queued, the
+		// attempts it used reset.
 		b.do("POST", "/api/jobs/"+twoJob+"/retry", b.a.admin, nil).wantProblem(t, 409)
 		r = b.do("POST", "/api/jobs/"+oneJob+"/retry", b.a.admin, nil).want(t, 202)
 		if r.obj(t)["jobId"] != oneJob || r.header.Get("Location") != "/api/jobs/"+oneJob {
 			t.Fatalf("retry = %s %v", r.body, r.header)
 		}
 		j = b.do("GET", "/api/jobs/"+oneJob, b.a.read, nil).want(t, 200).obj(t)
-		if j["status"] != "queued" || j["attempts"] != 0.0 {
+		if j["status"] != "queued" || j["attemptsUsed"] != 0.0 {
 			t.Fatalf("retried job = %v", j)
 		}
 		b.do("POST", "/api/jobs/"+oneJob+"/retry", b.a.admin, nil).wantProblem(t, 409)

@@ -87,6 +87,19 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		},
 	}}
 	huma.Register(api, keyOp, handle(s, s.getCertificateKey))
+	p12Op := op(http.MethodPost, "/api/domains/{id}/certificate/pkcs12", "getCertificatePKCS12", "Download the current certificate as PKCS #12", "Domains", http.StatusOK,
+		"The leaf, its intermediates and its private key in one PKCS #12 file (.p12/.pfx, for Windows, Java key stores and appliances), "+
+			"protected by the password in the body (a POST only so that the password appears in no URL; it changes nothing). "+
+			"The key endpoint's rules: admin and delivery tokens only (403 for read-only tokens), every reading audited as certificate.key_read. "+
+			"422 for a password shorter than 6 characters (the answer never repeats it); 404 until a certificate is issued; 406 when Accept does not allow application/x-pkcs12.",
+		http.StatusForbidden, http.StatusNotFound, http.StatusNotAcceptable, http.StatusUnprocessableEntity)
+	p12Op.Responses = map[string]*huma.Response{"200": {
+		Description: "The PKCS #12 file, as an attachment named after the domain.",
+		Content: map[string]*huma.MediaType{
+			pkcs12Type: {Schema: &huma.Schema{Type: huma.TypeString, Format: "binary"}},
+		},
+	}}
+	huma.Register(api, p12Op, handle(s, s.getCertificatePKCS12))
 
 	// Certificates for Caddy's get_certificate http (tls.go)
 	huma.Register(api, huma.Operation{

@@ -43,7 +43,7 @@ type cnameRecord struct {
 	Value string `json:"value"`
 }
 
-func toDomain(d *dcvaas.Domain, latest *dcvaas.Job) domain {
+func toDomain(d *dcvaas.Domain, latest *dcvaas.Job, now time.Time) domain {
 	out := domain{
 		ID:              d.ID,
 		DomainName:      d.Name,
@@ -62,7 +62,7 @@ func toDomain(d *dcvaas.Domain, latest *dcvaas.Job) domain {
 		Until:           utc(d.WaitUntil),
 	}
 	if latest != nil {
-		j := toJob(latest)
+		j := toJob(latest, now)
 		out.LatestJob = &j
 	}
 	return out
@@ -78,36 +78,38 @@ type domainList struct {
 }
 
 type job struct {
-	ID          string          `json:"id"`
-	Type        string          `json:"type" enum:"dns_check,start_issuance,renewal,dns_setup"`
-	Status      string          `json:"status" enum:"queued,running,succeeded,failed"`
-	DomainID    string          `json:"domainId"`
-	Attempts    int             `json:"attempts"`
-	MaxAttempts int             `json:"maxAttempts"`
-	LastError   string          `json:"lastError,omitempty"`
-	Result      json.RawMessage `json:"result,omitempty" doc:"What the job found or did; its shape depends on the type."`
-	RunAt       time.Time       `json:"runAt"`
-	CreatedAt   time.Time       `json:"createdAt"`
-	UpdatedAt   time.Time       `json:"updatedAt"`
-	WaitingFor  string          `json:"waitingFor,omitempty" example:"letsencrypt orders budget" doc:"A queued job deferred until a CA's rate-limit budget refills: which budget. Waiting uses no attempt."`
-	Until       *time.Time      `json:"until,omitempty" doc:"When the budget named by waitingFor refills; the job runs then."`
+	ID           string          `json:"id"`
+	Type         string          `json:"type" enum:"dns_check,start_issuance,renewal,dns_setup"`
+	Status       string          `json:"status" enum:"queued,scheduled,running,succeeded,superseded,failed" doc:"scheduled: queued to run again at runAt (a check that found nothing yet, a backoff after a failed attempt, a budget wait). superseded: ended without running (again) because a newer job of the same kind replaced it; result.supersededBy names it."`
+	DomainID     string          `json:"domainId"`
+	Attempts     int             `json:"attempts" doc:"How often the job ran (started), also the runs that used no attempt: checks that found nothing yet, budget waits, runs cut short by shutdown."`
+	AttemptsUsed int             `json:"attemptsUsed" doc:"The runs that counted against maxAttempts: failed ones, and the current or last one."`
+	MaxAttempts  int             `json:"maxAttempts" doc:"Counted attempts (attemptsUsed) before the job becomes a dead letter (failed)."`
+	LastError    string          `json:"lastError,omitempty"`
+	Result       json.RawMessage `json:"result,omitempty" doc:"What the job found or did; its shape depends on the type."`
+	RunAt        time.Time       `json:"runAt"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	UpdatedAt    time.Time       `json:"updatedAt"`
+	WaitingFor   string          `json:"waitingFor,omitempty" example:"letsencrypt orders budget" doc:"A queued job deferred until a CA's rate-limit budget refills: which budget. Waiting uses no attempt."`
+	Until        *time.Time      `json:"until,omitempty" doc:"When the budget named by waitingFor refills; the job runs then."`
 }
 
-func toJob(j *dcvaas.Job) job {
+func toJob(j *dcvaas.Job, now time.Time) job {
 	return job{
-		ID:          j.ID,
-		Type:        string(j.Type),
-		Status:      string(j.Status),
-		DomainID:    j.DomainID,
-		Attempts:    j.Attempts,
-		MaxAttempts: j.MaxAttempts,
-		LastError:   j.LastError,
-		Result:      j.Result,
-		RunAt:       j.RunAt.UTC(),
-		CreatedAt:   j.CreatedAt.UTC(),
-		UpdatedAt:   j.UpdatedAt.UTC(),
-		WaitingFor:  j.WaitingFor,
-		Until:       utc(j.WaitUntil),
+		ID:           j.ID,
+		Type:         string(j.Type),
+		Status:       string(j.View(now)),
+		DomainID:     j.DomainID,
+		Attempts:     j.Runs,
+		AttemptsUsed: j.Attempts,
+		MaxAttempts:  j.MaxAttempts,
+		LastError:    j.LastError,
+		Result:       j.Result,
+		RunAt:        j.RunAt.UTC(),
+		CreatedAt:    j.CreatedAt.UTC(),
+		UpdatedAt:    j.UpdatedAt.UTC(),
+		WaitingFor:   j.WaitingFor,
+		Until:        utc(j.WaitUntil),
 	}
 }
 

@@ -200,7 +200,7 @@ func TestVerifySupersedes(t *testing.T) {
 		}
 		b.waitStatus(now.ID, dcvaas.JobSucceeded, 10*time.Second)
 		o := b.waitStatus(old.ID, dcvaas.JobSucceeded, time.Second)
-		if string(o.Result) == "" || !strings.Contains(string(o.Result), now.ID) {
+		if string(o.Result) == "" || !strings.Contains(string(o.Result), now.ID) || o.View(time.Now()) != dcvaas.JobSuperseded {
 			t.Fatalf("old = %+v %s", o, o.Result)
 		}
 		if st := b.riverState(oldQueue); st != "cancelled" {

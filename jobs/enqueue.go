@@ -20,21 +20,6 @@ func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, opts 
 	if j.Type == dcvaas.JobDNSCheck {
 		r.Since, r.AfterChange = e.now().UTC(), opts.AfterChange
 	}
-	// A new check starts a new window, and makes older checks of the
-	// domain that wait for their next turn pointless: end them now, or one
-	// snoozed for an hour would run later for nothing. Running ones
-	// finish; checks are idempotent. A new domain has none.
-	if j.Type == dcvaas.JobDNSCheck && !opts.NewDomain {
-		stale, err := e.db.SupersedeQueuedJobs(ctx, tx, dcvaas.SystemActor(j.OrgID), j.DomainID, j.Type, j.ID)
-		if err != nil {
-			return 0, err
-		}
-		for _, id := range stale {
-			if _, err := e.client.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
-				return 0, fmt.Errorf("cancel superseded check: %w", err)
-			}
-		}
-	}
 	a, err := argsFor(j.Type, r)
 	if err != nil {
 		return 0, err
@@ -45,6 +30,18 @@ func (e *Engine) EnqueueTx(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, opts 
 	}
 	j.MaxAttempts = e.maxAttempts(j.Type)
 	return res.Job.ID, nil
+}
+
+// CancelTx implements sqlstore.QueueCanceler: the River jobs of checks the
+// store superseded go, or one snoozed for an hour would run later for
+// nothing.
+func (e *Engine) CancelTx(ctx context.Context, tx *sql.Tx, queueJobIDs []int64) error {
+	for _, id := range queueJobIDs {
+		if _, err := e.client.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+			return fmt.Errorf("cancel superseded check: %w", err)
+		}
+	}
+	return nil
 }
 
 // maxAttempts is the attempt limit of a job type. dns_check gets more: a

@@ -201,6 +201,30 @@ func (e *Engine) certificateFailed(ctx context.Context, tx *sql.Tx, r *run, msg 
 // "job.retry_scheduled" says why.
 func (e *Engine) reschedule(ctx context.Context, tx *sql.Tx, r *run, next ref, after time.Duration, msg string, details map[string]any, reason string, now time.Time) error {
 	j := r.job
+	if j.Type == dcvaas.JobDNSCheck {
+		// At most one check of a domain is queued (the index
+		// jobs_one_queued_dns_check). One queued while this one ran
+		// (verify, one-click setup) started a newer window: this one ends
+		// instead of going back to the queue beside it. (An older one
+		// queued beside a newer running one goes instead.) The domain is
+		// locked, so no check is queued meanwhile.
+		other, err := e.db.QueuedJobOf(ctx, tx, j.DomainID, j.Type, j.ID)
+		if err != nil {
+			return err
+		}
+		if other != "" && other > j.ID { // UUIDv7: ordered by creation
+			return e.supersede(ctx, tx, r, other)
+		}
+		if other != "" {
+			stale, err := e.db.SupersedeQueuedJobs(ctx, tx, dcvaas.SystemActor(j.OrgID), j.DomainID, j.Type, j.ID)
+			if err != nil {
+				return err
+			}
+			if err := e.CancelTx(ctx, tx, stale); err != nil {
+				return err
+			}
+		}
+	}
 	a, err := argsFor(j.Type, next)
 	if err != nil {
 		return err
@@ -224,6 +248,19 @@ func (e *Engine) reschedule(ctx context.Context, tx *sql.Tx, r *run, next ref, a
 		details["error"] = msg
 	}
 	return e.db.SaveJob(ctx, tx, j, res.Job.ID, r.lease, "job.retry_scheduled", details)
+}
+
+// supersede ends the run's job as superseded by the job byJobID.
+func (e *Engine) supersede(ctx context.Context, tx *sql.Tx, r *run, byJobID string) error {
+	j := r.job
+	raw, err := marshalResult(map[string]string{"outcome": "superseded", "supersededBy": byJobID})
+	if err != nil {
+		return err
+	}
+	j.Status, j.Result, j.LastError = dcvaas.JobSucceeded, raw, ""
+	return e.db.SaveJob(ctx, tx, j, r.queueID, r.lease, "job.succeeded", map[string]any{
+		"type": j.Type, "domainId": j.DomainID, "attempt": j.Attempts, "outcome": "superseded", "supersededBy": byJobID,
+	})
 }
 
 // setDomainError shows the latest problem on the domain, where customers

@@ -84,6 +84,7 @@ func (e *Engine) restart(ctx context.Context, r *run) (bool, error) {
 		return false, e.recordAndCommit(ctx, tx, r, outcome{kind: kindFail, msg: msg})
 	}
 	j.Attempts++
+	j.Runs++
 	j.Status = dcvaas.JobRunning
 	r.attempt = j.Attempts
 	if err := e.db.SaveJob(ctx, tx, j, r.queueID, nil, "job.started", map[string]any{
@@ -191,7 +192,9 @@ func (e *Engine) finishTx(ctx context.Context, r *run, out outcome) error {
 	}
 	gone := false
 	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
-		if out.touchesDomain() {
+		// A check that goes back to the queue must see the checks queued
+		// beside it (reschedule), which the domain's lock orders.
+		if out.touchesDomain() || r.job.Type == dcvaas.JobDNSCheck {
 			// Locked before the job row is written: the store's lock order.
 			d, err := e.db.JobDomain(ctx, tx, r.job.ID, true)
 			if dcvaas.ErrorCode(err) == dcvaas.ENOTFOUND {

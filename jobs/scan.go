@@ -12,6 +12,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	dcacme "github.com/dcvaas/dcvaas/acme"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -73,6 +74,28 @@ type RenewalConfig struct {
 	CatchUpAfter time.Duration
 	// PageSize is how many domains a page of the scan covers (default 5000).
 	PageSize int
+	// OrderPace paces the renewals that spend a CA's new-order budget:
+	// the check starts the k-th of them no earlier than k×OrderPace after
+	// it (or later, at its place in the spread window), so that they reach
+	// the budget as a steady flow at the pace it refills instead of a
+	// burst that empties it and then waits. Those are the renewals ARI
+	// does not cover: of certificates without a renewal window from their
+	// CA (a CA without ARI; their orders carry no replaces, which alone
+	// exempts an order) and of domains without a certificate. 0: no
+	// pacing. See OrderPace (the function) for the value dcvaas uses.
+	OrderPace time.Duration
+}
+
+// OrderPace is RenewalConfig.OrderPace for a CA whose new orders are
+// limited to orders per account (unlimited: 0) with accounts accounts:
+// twice the time one token takes to come back, so renewals use at most
+// half of what refills and leave the rest, and the burst, to first
+// certificates of new domains, which must not wait long.
+func OrderPace(orders cabudget.Limit, accounts int) time.Duration {
+	if orders.Unlimited() {
+		return 0
+	}
+	return 2 * orders.Interval() / time.Duration(max(accounts, 1))
 }
 
 // Schedule says when a periodic check runs next; see ParseSchedule.
@@ -234,6 +257,9 @@ func (e *Engine) renewalCheck(ctx context.Context, cause string, inlineARI bool)
 		return nil, err
 	}
 	err = e.scanRenewals(ctx, run, inlineARI)
+	if err == nil {
+		err = e.pruneBudgets(ctx)
+	}
 	run.Status = dcvaas.RenewalSucceeded
 	if err != nil {
 		run.Status, run.Error = dcvaas.RenewalFailed, err.Error()
@@ -263,6 +289,23 @@ func (e *Engine) renewalCheck(ctx context.Context, cause string, inlineARI bool)
 	return run, nil
 }
 
+// pruneBudgets deletes the CA budgets that are full again (per registered
+// domain and per name set; account order budgets stay, the API lists
+// them): a missing row is a full bucket, so nothing changes but the
+// table's size, which would otherwise keep a row for every registered
+// domain and name set ever ordered. The daily check is the moment: a row
+// is at most a day older than it need be.
+func (e *Engine) pruneBudgets(ctx context.Context) error {
+	n, err := e.db.PruneBudgets(ctx, e.now())
+	if err != nil {
+		return fmt.Errorf("prune CA budgets: %w", err)
+	}
+	if n > 0 {
+		e.log.InfoContext(ctx, "full CA budgets pruned", "rows", n)
+	}
+	return nil
+}
+
 // scanRenewals is the check's pass over the active domains. Pages are read
 // in order; their writes run on up to writers() transactions at once, which
 // keeps both of PostgreSQL's cores (and the network) busy while the next
@@ -274,6 +317,7 @@ func (e *Engine) scanRenewals(ctx context.Context, run *dcvaas.RenewalRun, inlin
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.writers())
 	after := ""
+	paced := 0 // renewals so far that spend an order budget (OrderPace)
 	for gctx.Err() == nil {
 		now := e.now().UTC()
 		page, scanned, last, err := e.db.RenewalPage(gctx, after, rc.PageSize, sqlstore.RenewalFilter{Now: now, RenewBefore: rc.RenewBefore, ARI: ari})
@@ -293,8 +337,13 @@ func (e *Engine) scanRenewals(ctx context.Context, run *dcvaas.RenewalRun, inlin
 				stale = append(stale, c)
 			}
 			if reason := dueReason(c, now, rc.RenewBefore); reason != "" {
+				offset := e.spreadOffset(c.DomainID)
+				if rc.OrderPace > 0 && (c.NotAfter == nil || c.ARIStart == nil) {
+					offset = max(offset, time.Duration(paced)*rc.OrderPace)
+					paced++
+				}
 				due = append(due, sqlstore.RenewalRequest{DomainID: c.DomainID, OrgID: c.OrgID, NotAfter: c.NotAfter,
-					Reason: reason, RunID: run.ID, RunAt: now.Add(e.spreadOffset(c.DomainID))})
+					Reason: reason, RunID: run.ID, RunAt: now.Add(offset)})
 				continue
 			}
 			if ari && c.NotAfter != nil && !c.ARINextCheck.After(now) {

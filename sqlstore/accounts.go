@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -70,6 +71,24 @@ func (db *DB) SetACMEAccountURL(ctx context.Context, caName, directoryURL, accou
 		return dcvaas.Errorf(dcvaas.ENOTFOUND, "no ACME account for this CA")
 	}
 	return nil
+}
+
+// RetireACMEAccount moves the account at accountURL out of its place
+// (caName, directoryURL) when the CA deactivated it, keeping its row under
+// directoryURL + "#deactivated=<microseconds>" for the record, so that the
+// next use of the place creates and registers a new account. It reports
+// false when the place holds another account already (another node
+// replaced it first): that one stays.
+func (db *DB) RetireACMEAccount(ctx context.Context, caName, directoryURL, accountURL string) (bool, error) {
+	now := micros(db.now())
+	res, err := db.write.ExecContext(ctx, `UPDATE acme_accounts SET directory_url = $1, updated_at = $2
+		WHERE ca_name = $3 AND directory_url = $4 AND account_url = $5`,
+		directoryURL+"#deactivated="+strconv.FormatInt(now, 10), now, caName, directoryURL, accountURL)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // DomainACMEAccount returns the account (1-based, at most accounts) of

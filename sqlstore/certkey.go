@@ -22,11 +22,11 @@ func (db *DB) ReadCertificateKey(ctx context.Context, actor dcvaas.Actor, domain
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var domainName string
 		var notAfter int64
-		err := tx.QueryRowContext(ctx, `SELECT c.id, c.org_id, c.domain_id, c.serial_number, c.ca_name, c.not_after, c.private_key_enc, d.domain_name
+		err := tx.QueryRowContext(ctx, `SELECT c.id, c.org_id, c.domain_id, c.serial_number, c.ca_name, c.not_after, c.private_key_enc, c.chain_pem, d.domain_name
 			FROM certificates c JOIN domains d ON d.id = c.domain_id
 			WHERE c.domain_id = $1 AND c.org_id = $2 AND d.deleted_at IS NULL
 			ORDER BY c.created_at DESC, c.id DESC LIMIT 1`, domainID, actor.OrgID).
-			Scan(&c.ID, &c.OrgID, &c.DomainID, &c.SerialNumber, &c.CAName, &notAfter, &c.PrivateKeyEnc, &domainName)
+			Scan(&c.ID, &c.OrgID, &c.DomainID, &c.SerialNumber, &c.CAName, &notAfter, &c.PrivateKeyEnc, &c.ChainPEM, &domainName)
 		if errors.Is(err, sql.ErrNoRows) {
 			return dcvaas.Errorf(dcvaas.ENOTFOUND, "no certificate has been issued for this domain yet")
 		} else if err != nil {

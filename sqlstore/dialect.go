@@ -45,3 +45,12 @@ func (d Dialect) forUpdate() string {
 	}
 	return ""
 }
+
+// jsonText is the text of a top-level field of a JSON column (NULL when
+// absent): PostgreSQL stores results as JSONB, SQLite as text.
+func (d Dialect) jsonText(column, field string) string {
+	if d == Postgres {
+		return column + "->>'" + field + "'"
+	}
+	return "json_extract(" + column + ", '$." + field + "')"
+}

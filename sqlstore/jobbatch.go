@@ -48,7 +48,7 @@ func (db *DB) StartJobs(ctx context.Context, claims []JobClaim) ([]StartedJob, e
 		rows, err := db.write.QueryContext(ctx, `WITH v AS (
 			SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[]) AS v(id, queue_job_id, audit_id)
 		), j AS (
-			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, updated_at = $1, waiting_for = '', wait_until = NULL FROM v
+			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, runs = jobs.runs + 1, updated_at = $1, waiting_for = '', wait_until = NULL FROM v
 			WHERE jobs.id = v.id AND jobs.queue_job_id = v.queue_job_id AND jobs.status = 'queued'
 			RETURNING `+qualify("jobs", jobColumns)+`
 		), a AS (
@@ -75,7 +75,7 @@ func (db *DB) StartJobs(ctx context.Context, claims []JobClaim) ([]StartedJob, e
 		}
 	} else if err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range claims {
-			j, err := scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $1, waiting_for = '', wait_until = NULL
+			j, err := scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1, updated_at = $1, waiting_for = '', wait_until = NULL
 				WHERE id = $2 AND queue_job_id = $3 AND status = 'queued' RETURNING `+jobColumns, now, c.JobID, c.QueueJobID))
 			if errors.Is(err, sql.ErrNoRows) {
 				continue

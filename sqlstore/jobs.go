@@ -14,7 +14,7 @@ import (
 // rest have defaults. jobColumns are the ones read back.
 const (
 	jobInsertColumns = `id, org_id, domain_id, type, status, attempts, max_attempts, result, last_error, run_at, created_at, updated_at`
-	jobColumns       = jobInsertColumns + `, waiting_for, wait_until`
+	jobColumns       = jobInsertColumns + `, waiting_for, wait_until, runs`
 )
 
 func scanJob(row interface{ Scan(...any) error }) (*dcvaas.Job, error) {
@@ -24,7 +24,7 @@ func scanJob(row interface{ Scan(...any) error }) (*dcvaas.Job, error) {
 	var runAt, created, updated int64
 	var waitUntil sql.NullInt64
 	if err := row.Scan(&j.ID, &j.OrgID, &j.DomainID, &typ, &status, &j.Attempts, &j.MaxAttempts, &result, &j.LastError,
-		&runAt, &created, &updated, &j.WaitingFor, &waitUntil); err != nil {
+		&runAt, &created, &updated, &j.WaitingFor, &waitUntil, &j.Runs); err != nil {
 		return nil, err
 	}
 	j.WaitUntil = fromNullMicros(waitUntil)
@@ -50,6 +50,11 @@ func (db *DB) insertJob(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, dom
 	now := db.now().UTC()
 	j := &dcvaas.Job{ID: newID(), OrgID: actor.OrgID, DomainID: domainID, Type: jt, Status: dcvaas.JobQueued,
 		MaxAttempts: dcvaas.DefaultMaxAttempts, RunAt: now, CreatedAt: now, UpdatedAt: now}
+	if jt == dcvaas.JobDNSCheck && !opts.NewDomain {
+		if err := db.supersedeChecks(ctx, tx, j); err != nil {
+			return nil, err
+		}
+	}
 	var queueID int64
 	if db.enqueuer != nil {
 		var err error
@@ -106,7 +111,20 @@ func (db *DB) ListJobs(ctx context.Context, orgID string, f dcvaas.JobFilter) ([
 	if f.Type != "" {
 		w.add("type = ?", string(f.Type))
 	}
-	if f.Status != "" {
+	// scheduled and superseded are views of queued and succeeded
+	// (dcvaas.Job.View), which then exclude them.
+	now := micros(db.now())
+	switch f.Status {
+	case "":
+	case dcvaas.JobQueued:
+		w.add("status = 'queued' AND run_at <= ?", now)
+	case dcvaas.JobScheduled:
+		w.add("status = 'queued' AND run_at > ?", now)
+	case dcvaas.JobSucceeded:
+		w.add("status = 'succeeded' AND (result IS NULL OR " + db.dialect.jsonText("result", "outcome") + " IS NULL OR " + db.dialect.jsonText("result", "outcome") + " <> 'superseded')")
+	case dcvaas.JobSuperseded:
+		w.add("status = 'succeeded' AND " + db.dialect.jsonText("result", "outcome") + " = 'superseded'")
+	default:
 		w.add("status = ?", string(f.Status))
 	}
 	var total int
@@ -144,18 +162,29 @@ func (db *DB) LatestDomainJob(ctx context.Context, orgID, domainID string) (*dcv
 func (db *DB) RetryJob(ctx context.Context, actor dcvaas.Actor, id string) (*dcvaas.Job, error) {
 	var job *dcvaas.Job
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		j, err := db.findJob(ctx, tx, actor.OrgID, id, true)
+		// The domain is locked before the job, the order every store
+		// transaction uses; its lock also orders this retry with any
+		// other path that queues a check of the domain.
+		j, err := db.findJob(ctx, tx, actor.OrgID, id, false)
 		if err != nil {
+			return err
+		}
+		if _, err := db.findDomain(ctx, tx, actor.OrgID, j.DomainID, true); err != nil {
+			return err
+		}
+		if j, err = db.findJob(ctx, tx, actor.OrgID, id, true); err != nil {
 			return err
 		}
 		if j.Status != dcvaas.JobFailed {
 			return dcvaas.Errorf(dcvaas.ECONFLICT, "only failed jobs can be retried; this one is %s", j.Status)
 		}
-		if _, err := db.findDomain(ctx, tx, actor.OrgID, j.DomainID, false); err != nil {
-			return err
-		}
 		now := db.now().UTC()
 		j.Status, j.Attempts, j.RunAt, j.UpdatedAt = dcvaas.JobQueued, 0, now, now
+		if j.Type == dcvaas.JobDNSCheck {
+			if err := db.supersedeChecks(ctx, tx, j); err != nil {
+				return err
+			}
+		}
 		var queueID int64
 		if db.enqueuer != nil {
 			if queueID, err = db.enqueuer.EnqueueTx(ctx, tx, j, EnqueueOpts{}); err != nil {
@@ -186,4 +215,27 @@ func openJobConflict(err error, jt dcvaas.JobType) error {
 		return &dcvaas.Error{Code: dcvaas.ECONFLICT, Message: fmt.Sprintf("a %s of this domain is already queued or running", jt), Err: err}
 	}
 	return err
+}
+
+// QueueCanceler is implemented by an Enqueuer that must drop the queue
+// entries of jobs the store ended without running them (superseded).
+type QueueCanceler interface {
+	CancelTx(ctx context.Context, tx *sql.Tx, queueJobIDs []int64) error
+}
+
+// supersedeChecks ends the domain's queued dns_checks other than j, which
+// is about to be queued: a new check starts a new window, so older ones
+// waiting for their next turn are pointless, and at most one check of a
+// domain is queued at once (the index jobs_one_queued_dns_check). Running
+// ones finish; checks are idempotent. The caller holds the domain's row
+// lock.
+func (db *DB) supersedeChecks(ctx context.Context, tx *sql.Tx, j *dcvaas.Job) error {
+	stale, err := db.SupersedeQueuedJobs(ctx, tx, dcvaas.SystemActor(j.OrgID), j.DomainID, dcvaas.JobDNSCheck, j.ID)
+	if err != nil {
+		return err
+	}
+	if c, ok := db.enqueuer.(QueueCanceler); ok && len(stale) > 0 {
+		return c.CancelTx(ctx, tx, stale)
+	}
+	return nil
 }

@@ -63,7 +63,7 @@ type JobLease struct {
 var ErrLeaseLost = errors.New("job is no longer held by this run")
 
 // SaveJob writes the engine-owned fields of j (status, attempts,
-// max_attempts, result, last_error, run_at) and the queue entry now allowed
+// max_attempts, runs, result, last_error, run_at) and the queue entry now allowed
 // to run it, sets j.UpdatedAt, and writes the audit entry action (none when
 // action is empty) — all inside tx. With a lease, the write happens only if
 // the job is still running under it, else ErrLeaseLost.
@@ -74,11 +74,11 @@ func (db *DB) SaveJob(ctx context.Context, tx *sql.Tx, j *dcvaas.Job, queueJobID
 		result = sql.NullString{String: string(j.Result), Valid: true}
 	}
 	query := `UPDATE jobs SET status = $1, attempts = $2, max_attempts = $3, result = $4,
-		last_error = $5, run_at = $6, updated_at = $7, queue_job_id = $8, waiting_for = $10, wait_until = $11 WHERE id = $9`
+		last_error = $5, run_at = $6, updated_at = $7, queue_job_id = $8, waiting_for = $10, wait_until = $11, runs = $12 WHERE id = $9`
 	args := []any{string(j.Status), j.Attempts, j.MaxAttempts, result, j.LastError, micros(j.RunAt), micros(j.UpdatedAt),
-		nullQueueID(queueJobID), j.ID, j.WaitingFor, nullMicros(j.WaitUntil)}
+		nullQueueID(queueJobID), j.ID, j.WaitingFor, nullMicros(j.WaitUntil), j.Runs}
 	if lease != nil {
-		query += ` AND status = 'running' AND queue_job_id = $12 AND attempts = $13`
+		query += ` AND status = 'running' AND queue_job_id = $13 AND attempts = $14`
 		args = append(args, lease.QueueJobID, lease.Attempt)
 	}
 	res, err := tx.ExecContext(ctx, query, args...)
@@ -125,9 +125,10 @@ func (db *DB) InsertJobTx(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, d
 }
 
 // SupersedeQueuedJobs ends the domain's other queued jobs of type jt as
-// succeeded, their result naming the job that replaces them, with audit
-// "job.succeeded" each. It returns their queue entry ids so the engine can
-// cancel them in the same transaction. Running jobs are left to finish.
+// succeeded, their result naming the job that replaces them (the job
+// listing shows them as superseded), with audit "job.succeeded" each. It
+// returns their queue entry ids so the queue can cancel them in the same
+// transaction. Running jobs are left to finish.
 func (db *DB) SupersedeQueuedJobs(ctx context.Context, tx *sql.Tx, actor dcvaas.Actor, domainID string, jt dcvaas.JobType, byJobID string) ([]int64, error) {
 	now := micros(db.now())
 	result, err := json.Marshal(map[string]string{"outcome": "superseded", "supersededBy": byJobID})
@@ -166,4 +167,16 @@ func (db *DB) SupersedeQueuedJobs(ctx context.Context, tx *sql.Tx, actor dcvaas.
 		}
 	}
 	return queueIDs, nil
+}
+
+// QueuedJobOf returns the id of the domain's queued job of type jt other
+// than exceptID, "" when there is none.
+func (db *DB) QueuedJobOf(ctx context.Context, tx *sql.Tx, domainID string, jt dcvaas.JobType, exceptID string) (string, error) {
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE domain_id = $1 AND type = $2 AND status = 'queued' AND id <> $3
+		ORDER BY created_at DESC, id DESC LIMIT 1`, domainID, string(jt), exceptID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
 }

@@ -29,7 +29,7 @@ type sealedColumn struct {
 // values belongs here, or `dcvaas keys rotate` would leave it behind and
 // retiring the old key would lose it. The AD expressions must match the
 // sealing code: connection.SecretAD and connection.VerifierAD, and the acme
-// package's CertificateKeyAD, accountKeyAD and orderKeyAD. (A mismatch
+// package's CertificateKeyAD, accountKeyAD and orderKeyAD, and dnssec.KeyAD. (A mismatch
 // cannot corrupt anything: the run stops at the first value that does not
 // open.)
 var sealedColumns = []sealedColumn{
@@ -38,6 +38,7 @@ var sealedColumns = []sealedColumn{
 	{"certificates", "private_key_enc", "id", "'certificate:' || id"},
 	{"acme_accounts", "key_enc", "ca_name || ' ' || directory_url", "'acme-account:' || ca_name || ':' || directory_url"},
 	{"acme_orders", "key_enc", "domain_id", "'acme-order:' || domain_id || ':' || order_url"},
+	{"dnssec_keys", "private_key_enc", "id", "'dnssec-key:' || id"},
 }
 
 // Rotated counts the values re-sealed in one column.

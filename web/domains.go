@@ -202,7 +202,7 @@ func (s *server) loadDomain(r *http.Request, c *call) (*domainData, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Timeline = timeline(out.Jobs, entries)
+	out.Timeline = timeline(out.Jobs, entries, s.Clock())
 	if s.Connections != nil && c.actor.CanChange() && d.Delegation() == dcvaas.CNAMEMissing {
 		conns, _, err := s.Connections.List(ctx, org, dcvaas.Page{Limit: 50})
 		if err != nil {

@@ -5,10 +5,15 @@ import (
 	"io/fs"
 	"path"
 	"time"
+
+	"github.com/dcvaas/dcvaas"
 )
 
 var funcs = template.FuncMap{
 	"details": details,
+	// jobStatus is how a job reads now (scheduled, superseded), as the API
+	// shows it.
+	"jobStatus": func(j *dcvaas.Job) string { return string(j.View(time.Now())) },
 	"when": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:

@@ -18,15 +18,16 @@ type timelineItem struct {
 	Detail string
 }
 
-// timeline merges a domain's jobs and audit entries, newest first.
-func timeline(jobs []*dcvaas.Job, entries []*dcvaas.AuditEntry) []timelineItem {
+// timeline merges a domain's jobs and audit entries, newest first; jobs
+// read as the API shows them at now (scheduled, superseded).
+func timeline(jobs []*dcvaas.Job, entries []*dcvaas.AuditEntry, now time.Time) []timelineItem {
 	var out []timelineItem
 	for _, j := range jobs {
 		detail := fmt.Sprintf("attempt %d of %d", j.Attempts, j.MaxAttempts)
 		if j.LastError != "" {
 			detail += " · " + j.LastError
 		}
-		out = append(out, timelineItem{At: j.UpdatedAt, What: "job " + string(j.Type), Status: string(j.Status), Detail: detail})
+		out = append(out, timelineItem{At: j.UpdatedAt, What: "job " + string(j.Type), Status: string(j.View(now)), Detail: detail})
 	}
 	for _, e := range entries {
 		out = append(out, timelineItem{At: e.CreatedAt, What: e.Action, Detail: details(e.Details)})

@@ -69,8 +69,9 @@ func caSim(ctx context.Context, args []string) error {
 		"`sqlstore.TakeBudgets` runs in its conditional UPDATE), `Wait`. What is aggregated: domains are cohorts (same minute, same lifetime) " +
 		"instead of rows, time moves a minute at a time, a waiting account's queue waits for the refill as its deferred jobs would, " +
 		"ARI renewals are counted through the budget store once per cohort (they are exempt and never wait), the outage is probed once a minute (each probe spends a token, as a real order does), and the simulated CA is a separate " +
-		"floating-point token bucket. Database rows and bytes per domain are not simulated: the budgets add only the live rows counted " +
-		"above (per-domain and duplicate rows are pruned once full again; about 150 bytes each).\n")
+		"floating-point token bucket. Database rows and bytes per domain are measured apart, by the real engine and store " +
+		"(\"Database footprint per domain\" below); of the budgets, only the live rows counted above stay (per-domain and duplicate rows are " +
+		"pruned by the daily renewal check once full again; about 150 bytes each).\n")
 	if *write != "" {
 		return benchdoc.ReplaceSection(*write, "## CA budgets simulation", out.String())
 	}

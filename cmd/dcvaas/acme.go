@@ -423,13 +423,24 @@ func (j *jobIssuer) renewedByThisJob(ctx context.Context, d *dcvaas.Domain) *acm
 // startDNS starts the built-in DNS server for the verify zone when it
 // answers the challenges (DCVAAS_CHALLENGE_PUBLISHER=builtin); nil
 // otherwise.
-func startDNS(cfg *Config, db *sqlstore.DB, log *slog.Logger) (*dnsserver.Server, error) {
+func startDNS(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, log *slog.Logger) (*dnsserver.Server, error) {
 	if cfg.ACME.Publisher != publisherBuiltin {
 		return nil, nil
 	}
-	srv, err := dnsserver.New(dnsserver.Config{Zone: cfg.VerifyZone, Store: db, NS: cfg.ACME.NS, NSAddrs: cfg.ACME.NSAddrs,
+	dc := dnsserver.Config{Zone: cfg.VerifyZone, Store: db, NS: cfg.ACME.NS, NSAddrs: cfg.ACME.NSAddrs,
 		RRL: cfg.ACME.RRL, SOAEmail: cfg.ACME.SOAEmail, Logger: log,
-		OnQuery: dnsQueryHook(cfg.Metrics)}) // metrics.go
+		OnQuery: dnsQueryHook(cfg.Metrics)} // metrics.go
+	if cfg.DNSSEC {
+		var err error
+		if dc.DNSSEC, dc.DNSSECKeys, err = signerFor(cfg, db, kr); err != nil { // dnssec.go
+			return nil, err
+		}
+		for _, k := range dc.DNSSEC.Keys() {
+			log.Info("dnssec key", "zone", cfg.VerifyZone, "tag", k.Tag, "ksk", k.KSK(),
+				"published", k.Published(time.Now()), "signs", k.Signs(time.Now()))
+		}
+	}
+	srv, err := dnsserver.New(dc)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func TestIssuanceWithinBudget(t *testing.T) {
 						job, _ := d["latestJob"].(map[string]any)
 						// Read a moment later, the job may be running again
 						// (its wait over) before the domain hears of it.
-						if job["status"] == "queued" && (job["waitingFor"] != "pebble orders budget" || job["until"] == nil) {
+						if (job["status"] == "queued" || job["status"] == "scheduled") && (job["waitingFor"] != "pebble orders budget" || job["until"] == nil) {
 							t.Fatalf("the waiting domain's job: %v", job)
 						}
 						waited[id] = true

@@ -41,7 +41,7 @@ func TestRateLimitedIssuanceWaitsForCA(t *testing.T) {
 				_, list := call(t, "GET", base+"/api/jobs?type=start_issuance&domain_id="+id, token, nil)
 				if items, _ := list["items"].([]any); len(items) == 1 {
 					job = items[0].(map[string]any)
-					if job["attempts"] == 1.0 && job["status"] == "queued" {
+					if job["attempts"] == 1.0 && job["attemptsUsed"] == 1.0 && job["status"] == "scheduled" {
 						break
 					}
 				}

@@ -51,13 +51,15 @@ var settingGroups = []string{groupHTTP, groupDatabase, groupSecrets, groupLoggin
 // setting. Settings outside a command's groups still come from the
 // environment (and are checked), they just have no flag there.
 var commandGroups = map[string][]string{
-	"dcvaas migrate":     {groupDatabase, groupLogging, groupSecrets},
-	"dcvaas bootstrap":   {groupDatabase, groupLogging, groupSecrets},
-	"dcvaas keys rotate": {groupDatabase, groupLogging, groupSecrets},
-	"dcvaas backup":      {groupDatabase, groupLogging, groupSecrets},
-	"dcvaas restore":     {groupDatabase, groupLogging, groupSecrets},
-	"dcvaas healthcheck": {groupHTTP},
-	"dcvaas cron run":    {groupDatabase, groupLogging, groupSecrets, groupDNS, groupACME, groupJobs, groupRenewal},
+	"dcvaas migrate":      {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas bootstrap":    {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas keys rotate":  {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas backup":       {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas restore":      {groupDatabase, groupLogging, groupSecrets},
+	"dcvaas healthcheck":  {groupHTTP},
+	"dcvaas dns ds":       {groupDatabase, groupLogging, groupSecrets, groupDNS},
+	"dcvaas dns rollover": {groupDatabase, groupLogging, groupSecrets, groupDNS},
+	"dcvaas cron run":     {groupDatabase, groupLogging, groupSecrets, groupDNS, groupACME, groupJobs, groupRenewal},
 }
 
 var settings = append([]setting{
@@ -72,6 +74,7 @@ var settings = append([]setting{
 	{"verify-zone", "DCVAAS_VERIFY_ZONE", "dcvaas-verify.localhost", "zone that holds the CNAME targets and challenge TXT records", groupDNS},
 	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted", groupHTTP},
 	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight", groupJobs},
+	{"dnssec", "DCVAAS_DNSSEC", "false", "sign the verify zone with DNSSEC (ECDSA P-256 keys kept sealed in the database, shared by every node); hand 'dcvaas dns ds' to the parent zone", groupDNS},
 	{"shutdown-drain", "DCVAAS_SHUTDOWN_DRAIN", "0s", "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (a load balancer's health-check interval and threshold)", groupHTTP},
 }, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings, eventSettings, ssoSettings)...) // connections.go, jobs.go, acme.go, cron.go, events.go, sso.go
 
@@ -88,6 +91,7 @@ type Config struct {
 	LogFormat       string
 	VerifyZone      string
 	HardDelete      bool
+	DNSSEC          bool // sign the verify zone (dnssec.go)
 	ShutdownTimeout time.Duration
 	ShutdownDrain   time.Duration
 	Connections     connectionConfig // connections.go
@@ -189,6 +193,9 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	if c.HardDelete, err = strconv.ParseBool(get("DCVAAS_HARD_DELETE")); err != nil {
 		bad("DCVAAS_HARD_DELETE", "want true or false, got %q", get("DCVAAS_HARD_DELETE"))
 	}
+	if c.DNSSEC, err = strconv.ParseBool(get("DCVAAS_DNSSEC")); err != nil {
+		bad("DCVAAS_DNSSEC", "want true or false, got %q", get("DCVAAS_DNSSEC"))
+	}
 	if c.ShutdownTimeout, err = time.ParseDuration(get("DCVAAS_SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
 		bad("DCVAAS_SHUTDOWN_TIMEOUT", "want a positive duration like 30s, got %q", get("DCVAAS_SHUTDOWN_TIMEOUT"))
 	}
@@ -198,6 +205,10 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	c.Connections = parseConnections(get, bad)
 	c.Jobs = parseJobs(get, bad)
 	c.ACME = parseACME(get, getenv, zone, bad)
+	if c.DNSSEC && c.ACME.Publisher != publisherBuiltin {
+		c.ACME.Warnings = append(c.ACME.Warnings, "DCVAAS_DNSSEC signs the built-in DNS server's answers; with DCVAAS_CHALLENGE_PUBLISHER="+
+			c.ACME.Publisher+" that server does not run: turn DNSSEC on at the DNS provider instead")
+	}
 	c.Renewal = parseRenewal(get, bad)
 	c.Events = parseEvents(get, bad)
 	c.SSO = parseSSO(get, c.Connections.PublicURL, bad)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
+	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/jobs"
 )
 
@@ -53,9 +54,15 @@ func parseRenewal(get func(string) string, bad func(env, format string, args ...
 	return c
 }
 
-// engineRenewal is the job engine's part of the configuration.
+// engineRenewal is the job engine's part of the configuration. Renewals
+// are paced for the first CA of DCVAAS_ACME_CAS, where they go.
 func (c *Config) engineRenewal() jobs.RenewalConfig {
-	return jobs.RenewalConfig{Schedule: c.Renewal.Schedule, Spread: c.Renewal.Spread, RenewBefore: c.ACME.RenewBefore}
+	rc := jobs.RenewalConfig{Schedule: c.Renewal.Schedule, Spread: c.Renewal.Spread, RenewBefore: c.ACME.RenewBefore}
+	if len(c.ACME.CAs) > 0 {
+		ca := c.ACME.CAs[0]
+		rc.OrderPace = jobs.OrderPace(ca.Limits[cabudget.Orders], ca.Accounts)
+	}
+	return rc
 }
 
 // RenewalWindow lets the renewal check ask a certificate's CA for its ARI

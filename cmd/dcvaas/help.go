@@ -37,9 +37,22 @@ name fails and changes nothing.`,
 	"dcvaas keys rotate": `usage: dcvaas keys rotate [--batch N] [flags]
 
 Re-seals every stored secret (provider tokens, private keys, ACME account
-keys) under the current DCVAAS_ENCRYPTION_KEY, opening them with it or a key
+keys, DNSSEC keys) under the current DCVAAS_ENCRYPTION_KEY, opening them with it or a key
 in DCVAAS_ENCRYPTION_OLD_KEYS. Resumable; afterwards the old keys can go.`,
 	"dcvaas cron run": cronUsage, // cron.go
+	"dcvaas dns ds": `usage: dcvaas dns ds [flags]
+
+Prints the verify zone's DS record (SHA-256 digest of its key-signing key)
+to hand to the parent zone, creating the zone's DNSSEC keys if it has none
+yet. The keys are stored sealed in the database and shared by every node.`,
+	"dcvaas dns rollover": `usage: dcvaas dns rollover [flags]
+
+Replaces the verify zone's zone-signing key without failing any validation
+(pre-publish): the new key enters the DNSKEY RRset now, signs once the
+DNSKEY TTL and every node's key reload have passed, and the old key leaves
+the RRset once its signatures have expired from caches. Every node follows
+the schedule stored in the database. The DS record does not change.`,
+	"dcvaas dns": dnsUsage, // dnssec.go
 	"dcvaas openapi": `usage: dcvaas openapi
 
 Prints the OpenAPI 3.0 document (committed as OPENAPI.json, served at
@@ -246,7 +259,7 @@ func version() string {
 
 // commandNames are the commands completion offers, with their
 // subcommands.
-var commandNames = []string{"demo", "serve", "migrate", "bootstrap", "cron run", "keys rotate", "openapi", "version", "help", "completion"}
+var commandNames = []string{"demo", "serve", "migrate", "bootstrap", "cron run", "keys rotate", "dns ds", "dns rollover", "openapi", "version", "help", "completion"}
 
 // flagsOf returns the flags a command parses, by asking the command itself
 // for its -h, so completion never disagrees with the commands.
@@ -270,7 +283,7 @@ var collect func(*flag.FlagSet)
 // asked for goes to stdout; usage after a mistake to stderr.
 func newFlagSet(cmd string, args []string, stdout, stderr io.Writer) *flag.FlagSet {
 	name := "dcvaas " + cmd
-	if (cmd == "cron" || cmd == "keys") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if (cmd == "cron" || cmd == "keys" || cmd == "dns") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name += " " + args[0]
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

@@ -32,12 +32,15 @@ func TestEveryCommandHelp(t *testing.T) {
 		{"restore", []string{"usage: dcvaas restore --from FILE", "--from string", "--encryption-key"}, []string{"--http-addr", "--acme-cas"}},
 		{"healthcheck", []string{"usage: dcvaas healthcheck", "--timeout duration", "--http-addr host:port"}, []string{"--database-url", "--acme-cas"}},
 		{"sync", []string{"usage: dcvaas sync", "--api-url", "--once", "DCVAAS_SYNC_TOKEN"}, []string{"--database-url", "--acme-cas"}},
+		{"dns ds", []string{"usage: dcvaas dns ds", "--dnssec\n", "--verify-zone", "--database-url"}, []string{"--http-addr", "--acme-cas"}},
+		{"dns rollover", []string{"usage: dcvaas dns rollover", "pre-publish", "--verify-zone", "--encryption-key"}, []string{"--http-addr", "--acme-cas"}},
+		{"dns", []string{"usage: dcvaas dns ds|rollover"}, nil},
 		{"cron", []string{"usage: dcvaas cron run"}, nil},
 		{"keys", []string{"usage: dcvaas keys rotate"}, nil},
 		{"openapi", []string{"usage: dcvaas openapi"}, []string{"--"}},
 		{"version", []string{"usage: dcvaas version"}, []string{"--"}},
 		{"completion", []string{"usage: dcvaas completion bash|zsh|fish"}, nil},
-		{"help", []string{"usage: dcvaas <command>", "demo", "completion"}, nil},
+		{"help", []string{"usage: dcvaas <command>", "demo", "completion", "dns ds", "dns rollover"}, nil},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer

@@ -76,8 +76,18 @@ type issuanceWorld struct {
 // database is dbURL, and returns the variables that configure it.
 func newIssuanceWorld(t testing.TB, dbURL string) *issuanceWorld {
 	t.Helper()
+	return newIssuanceWorldResolver(t, dbURL, "")
+}
+
+// newIssuanceWorldResolver is newIssuanceWorld whose CA validates through
+// caResolver ("": the world's resolver), e.g. a validating unbound.
+func newIssuanceWorldResolver(t testing.TB, dbURL, caResolver string) *issuanceWorld {
+	t.Helper()
 	w := &issuanceWorld{dns: acmetest.NewDNS(t, issuanceZone, "")}
-	w.ca = acmetest.NewCA(t, acmetest.Options{Resolver: w.dns.ResolverAddr})
+	if caResolver == "" {
+		caResolver = w.dns.ResolverAddr
+	}
+	w.ca = acmetest.NewCA(t, acmetest.Options{Resolver: caResolver})
 	bundle := filepath.Join(t.TempDir(), "pebble-tls.pem")
 	if err := os.WriteFile(bundle, w.ca.TLSRootsPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -202,14 +212,15 @@ func waitDomain(t testing.TB, base, token, id string, timeout time.Duration, don
 
 func isActive(d map[string]any) bool { return d["status"] == "active" }
 
-// waitJob polls a job until it succeeds; failing or timing out fails t.
+// waitJob polls a job until it succeeds (or ends superseded by a newer
+// job, its kind of success); failing or timing out fails t.
 func waitJob(t testing.TB, base, token, id string, timeout time.Duration) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		_, j := call(t, "GET", base+"/api/jobs/"+id, token, nil)
 		switch j["status"] {
-		case "succeeded":
+		case "succeeded", "superseded":
 			return j
 		case "failed":
 			t.Fatalf("job failed: %v", j)

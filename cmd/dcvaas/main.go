@@ -34,6 +34,8 @@ commands:
   migrate     apply database migrations and exit
   bootstrap   create an organization, its owner and a first API token
   keys rotate re-encrypt every secret under DCVAAS_ENCRYPTION_KEY
+  dns ds      print the verify zone's DNSSEC DS record for the parent zone
+  dns rollover replace the verify zone's DNSSEC zone-signing key (pre-publish)
   cron run    run the daily renewal check now (--json, --delegation)
   backup      write a consistent copy of the SQLite database (--to FILE)
   restore     replace the SQLite database with a checked backup (--from FILE)
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return cronCmd(ctx, fs, args, getenv, stdout, stderr) // cron.go
 		case "keys":
 			return keys(ctx, fs, args, getenv, stdout, stderr)
+		case "dns":
+			return dnsCmd(ctx, fs, args, getenv, stdout, stderr) // dnssec.go
 		case "backup":
 			return backup(ctx, fs, args, getenv, stdout, stderr) // backup.go
 		case "restore":

@@ -124,7 +124,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	if err != nil {
 		return err
 	}
-	dnsSrv, err := startDNS(cfg, db, log) // acme.go; nil unless the built-in publisher
+	dnsSrv, err := startDNS(cfg, db, kr, log) // acme.go; nil unless the built-in publisher
 	if err != nil {
 		return err
 	}
