@@ -24,8 +24,12 @@ type AuditEntry struct {
 type AuditFilter struct {
 	Action string
 	UserID string
-	From   *time.Time
-	To     *time.Time
+	// EntityType and EntityID, when set, keep one entity's entries (a
+	// domain's timeline).
+	EntityType string
+	EntityID   string
+	From       *time.Time
+	To         *time.Time
 	Page
 }
 
@@ -49,6 +53,8 @@ var AuditActions = []string{
 	"ca.failover", "ca.rate_limit",
 	"connection.created", "connection.deleted", "connection.needs_reauth", "connection.token_refreshed",
 	"cron.renewal_queued",
+	"session.created", "session.deleted",
+	"member.added", "member.updated", "member.removed", "member.joined",
 }
 
 // KnownAuditAction reports whether action is in AuditActions.

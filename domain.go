@@ -92,6 +92,11 @@ type DomainFilter struct {
 	Scope *TokenScope
 	// Search keeps names containing it (case-insensitive); empty: any.
 	Search string
+	// ExpiresBefore, when set, keeps domains whose certificate expires
+	// before it (soonest first).
+	ExpiresBefore *time.Time
+	// CNAMEMissing keeps issued domains whose CNAME went missing.
+	CNAMEMissing bool
 	Page
 }
 

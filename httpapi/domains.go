@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/pem"
 	"errors"
@@ -203,7 +202,7 @@ func (s *server) getCertificate(ctx context.Context, in *certificateJSONInput) (
 		if _, err := negotiate(in.Accept, pemChain); err != nil {
 			return nil, err
 		}
-		body, err := chainPart(c.ChainPEM, in.Part)
+		body, err := dcvaas.ChainPart(c.ChainPEM, in.Part)
 		if err != nil {
 			return nil, err
 		}
@@ -337,29 +336,4 @@ func negotiate(accept string, offered ...string) (string, error) {
 		}
 	}
 	return "", dcvaas.Errorf(dcvaas.ENOTACCEPTABLE, "this resource is available as %s; the Accept header allows none of them", strings.Join(offered, " or "))
-}
-
-// chainPart returns one part of a PEM chain: leaf, chain (intermediates)
-// or fullchain.
-func chainPart(chainPEM, part string) ([]byte, error) {
-	var blocks [][]byte
-	rest := []byte(chainPEM)
-	for {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		blocks = append(blocks, pem.EncodeToMemory(b))
-	}
-	if len(blocks) == 0 {
-		return nil, dcvaas.Errorf(dcvaas.EINTERNAL, "stored certificate holds no PEM block")
-	}
-	switch part {
-	case "leaf":
-		return blocks[0], nil
-	case "chain":
-		return bytes.Join(blocks[1:], nil), nil
-	default:
-		return bytes.Join(blocks, nil), nil
-	}
 }

@@ -2,10 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"net/mail"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/orgname"
@@ -102,17 +98,12 @@ func (s *server) updateOrganization(ctx context.Context, in *updateOrganizationI
 	return &organizationOutput{Body: toOrganization(org)}, nil
 }
 
-// cleanName trims a display name and checks it is 1 to 100 characters
-// without control characters, recording a problem under field.
+// cleanName trims a display name and checks it (dcvaas.CleanDisplayName),
+// recording a problem under field.
 func cleanName(fields map[string]string, field, name string) string {
-	name = strings.TrimSpace(name)
-	switch n := utf8.RuneCountInString(name); {
-	case n == 0:
-		fields[field] = "must not be empty"
-	case n > 100:
-		fields[field] = "must be at most 100 characters"
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		fields[field] = "must not contain control characters"
+	name, problem := dcvaas.CleanDisplayName(name)
+	if problem != "" {
+		fields[field] = problem
 	}
 	return name
 }
@@ -130,10 +121,7 @@ func orgName(fields map[string]string, field, name string) string {
 // checkSettings adds what the schema cannot say: the contact is one bare
 // address (the "email" format also accepts "Name <addr>").
 func checkSettings(fields map[string]string, field string, s *orgSettings) {
-	if s.ContactEmail == "" {
-		return
-	}
-	if a, err := mail.ParseAddress(s.ContactEmail); err != nil || a.Address != s.ContactEmail {
-		fields[field+".contactEmail"] = "must be a plain email address like ops@example.com"
+	if problem := dcvaas.CheckContactEmail(s.ContactEmail); problem != "" {
+		fields[field+".contactEmail"] = problem
 	}
 }

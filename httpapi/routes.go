@@ -22,7 +22,7 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		// unknown /api/ paths stay problem+json 404s.
 		mux.Handle("/api/", notFound(mux))
 		mux.Handle("/{$}", s.ui)
-		for _, p := range []string{"/signin", "/signout", "/oauth/", "/settings", "/settings/", "/domains", "/domains/", "/jobs", "/jobs/", "/tokens", "/tokens/", "/audit", "/static/"} {
+		for _, p := range []string{"/signin", "/signin/", "/signout", "/members", "/members/", "/switch", "/oauth/", "/settings", "/settings/", "/domains", "/domains/", "/jobs", "/jobs/", "/tokens", "/tokens/", "/audit", "/static/"} {
 			mux.Handle(p, s.ui)
 		}
 	}
@@ -155,6 +155,18 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	huma.Register(api, withBody(op(http.MethodPatch, "/api/organizations/{id}", "updateOrganization", "Change an organization", "Organizations", http.StatusOK,
 		"Owners and admins only (403 for members, 404 for non-members).", http.StatusNotFound, http.StatusConflict)),
 		handle(s, s.updateOrganization))
+
+	// Members (members.go)
+	huma.Register(api, op(http.MethodGet, "/api/organizations/{id}/members", "listMembers", "List an organization's members", "Organizations", http.StatusOK,
+		"Oldest first, with their e-mail and role; any organization the token's user belongs to (404 otherwise).", http.StatusNotFound),
+		handle(s, s.listMembers))
+	huma.Register(api, withBody(op(http.MethodPost, "/api/organizations/{id}/members", "addMember", "Add a member by e-mail", "Organizations", http.StatusOK,
+		"Makes the person with that e-mail (single sign-on signs them in by it) a member with the role, or changes the role of a member. "+
+			"Owners and admins only (403 for others); only owners grant or take the owner role; 409 when it would leave no owner.",
+		http.StatusNotFound, http.StatusConflict)), handle(s, s.addMember))
+	huma.Register(api, op(http.MethodDelete, "/api/organizations/{id}/members/{userId}", "removeMember", "Remove a member", "Organizations", http.StatusNoContent,
+		"Their tokens and browser sessions lose access to the organization at their next request. Owners and admins only; "+
+			"only owners remove owners; 409 for the last owner.", http.StatusNotFound, http.StatusConflict), handle(s, s.removeMember))
 
 	// API tokens
 	huma.Register(api, withBody(op(http.MethodPost, "/api/tokens", "createToken", "Create an API token", "Tokens", http.StatusCreated,

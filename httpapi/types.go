@@ -143,7 +143,7 @@ type organization struct {
 	ID        string      `json:"id"`
 	Name      string      `json:"name"`
 	Settings  orgSettings `json:"settings"`
-	Role      string      `json:"role" enum:"owner,admin,member" doc:"The caller's role in the organization."`
+	Role      string      `json:"role" enum:"owner,admin,member,viewer" doc:"The caller's role in the organization."`
 	CreatedAt time.Time   `json:"createdAt"`
 	UpdatedAt time.Time   `json:"updatedAt"`
 }

@@ -107,6 +107,18 @@ func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return nil, err
 	}
+	return m.start(ctx, w, r, auth, now)
+}
+
+// SignInMember starts a single sign-on's session: userID, whose identity
+// provider vouched for them, in orgID, where they are a member (the
+// store's AuthenticateSession gives it that membership's rights).
+func (m *Manager) SignInMember(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, orgID string) (*Signed, error) {
+	auth := &dcvaas.Authenticated{Token: &dcvaas.Token{UserID: userID, OrgID: orgID}}
+	return m.start(ctx, w, r, auth, m.now())
+}
+
+func (m *Manager) start(ctx context.Context, w http.ResponseWriter, r *http.Request, auth *dcvaas.Authenticated, now time.Time) (*Signed, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)
@@ -117,6 +129,22 @@ func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	http.SetCookie(w, m.cookie(CookieName, id, int(Absolute/time.Second)))
 	return signed, nil
+}
+
+// SetFlowCookie sets a short-lived cookie of a sign-in flow (single
+// sign-on's state), limited to path; SameSite=Lax so that it comes back on
+// the identity provider's top-level redirect.
+func (m *Manager) SetFlowCookie(w http.ResponseWriter, name, path, value string, ttl time.Duration) {
+	c := m.cookie(name, value, int(ttl/time.Second))
+	c.Path = path
+	http.SetCookie(w, c)
+}
+
+// ClearFlowCookie removes a flow cookie: it is single-use.
+func (m *Manager) ClearFlowCookie(w http.ResponseWriter, name, path string) {
+	c := m.cookie(name, "", -1)
+	c.Path = path
+	http.SetCookie(w, c)
 }
 
 // FromRequest returns the request's signed-in browser; EUNAUTHORIZED when
@@ -131,6 +159,13 @@ func (m *Manager) FromRequest(r *http.Request) (*Signed, error) {
 		return nil, err
 	}
 	return &Signed{Auth: auth, id: c.Value}, nil
+}
+
+// Switch moves a single sign-on's session to another organization of its
+// user (ENOTFOUND when they are no member of it, or the session is a
+// token's: a token belongs to one organization).
+func (m *Manager) Switch(r *http.Request, s *Signed, orgID string) error {
+	return m.store.SwitchSession(r.Context(), s.Actor(r), hashID(s.id), orgID)
 }
 
 // SignOut deletes the session and its cookie.

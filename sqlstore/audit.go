@@ -61,6 +61,10 @@ func (db *DB) ListAudit(ctx context.Context, orgID string, f dcvaas.AuditFilter)
 	if f.Action != "" {
 		w.add("action = ?", f.Action)
 	}
+	if f.EntityID != "" {
+		w.add("entity_type = ?", f.EntityType)
+		w.add("entity_id = ?", f.EntityID)
+	}
 	if f.UserID != "" {
 		w.add("user_id = ?", f.UserID)
 	}

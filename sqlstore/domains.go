@@ -129,12 +129,21 @@ func (db *DB) ListDomains(ctx context.Context, orgID string, f dcvaas.DomainFilt
 		esc := likeEscaper.Replace(strings.ToLower(f.Search))
 		w.add(`domain_name LIKE ? ESCAPE '\'`, "%"+esc+"%")
 	}
+	order := " ORDER BY created_at DESC, id DESC"
+	if f.ExpiresBefore != nil {
+		w.add("expires_at < ?", micros(*f.ExpiresBefore))
+		order = " ORDER BY expires_at, id"
+	}
+	if f.CNAMEMissing {
+		w.add("status <> 'pending_cname'")
+		w.add("cname_status = 'missing'")
+	}
 	var total int
 	if err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM domains"+w.String(), w.args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	limit, args := w.page(f.Limit, f.Offset)
-	rows, err := db.read.QueryContext(ctx, "SELECT "+domainColumns+" FROM domains"+w.String()+" ORDER BY created_at DESC, id DESC"+limit, args...)
+	rows, err := db.read.QueryContext(ctx, "SELECT "+domainColumns+" FROM domains"+w.String()+order+limit, args...)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -130,7 +130,9 @@ func (db *DB) authenticate(ctx context.Context, hash string, now time.Time) (*dc
 	} else if err != nil {
 		return nil, 0, err
 	}
-	t.Role, t.CreatedAt, t.LastUsedAt, t.ExpiresAt = dcvaas.TokenRole(role), fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
+	// A viewer's tokens only read, whatever role they were minted with.
+	t.Role = dcvaas.MemberRole(memberRole).TokenCap(dcvaas.TokenRole(role))
+	t.CreatedAt, t.LastUsedAt, t.ExpiresAt = fromMicros(created), fromNullMicros(lastUsed), fromNullMicros(expires)
 	if t.Scope, err = decodeScope(scope); err != nil {
 		return nil, 0, fmt.Errorf("token %s scope: %w", t.ID, err)
 	}

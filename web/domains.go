@@ -169,6 +169,13 @@ type domainData struct {
 	Latest *dcvaas.Job
 	Cert   *dcvaas.Certificate
 	Jobs   []*dcvaas.Job
+	// Timeline is the domain's jobs and audit entries, newest first.
+	Timeline []timelineItem
+	// Connections are the organization's usable DNS connections, for
+	// "Create it for me" while the CNAME is missing; Conflict is the one
+	// whose setup found records in the way (offered to replace them).
+	Connections []*dcvaas.Connection
+	Conflict    string
 	// KeyDownload: a private key can be read here (keys configured).
 	KeyDownload bool
 	// Can* say which actions the domain's status allows (the API's rules).
@@ -190,6 +197,23 @@ func (s *server) loadDomain(r *http.Request, c *call) (*domainData, error) {
 	}
 	if out.Jobs, _, err = s.Store.ListJobs(ctx, org, dcvaas.JobFilter{DomainID: d.ID, Page: dcvaas.Page{Limit: 20}}); err != nil {
 		return nil, err
+	}
+	entries, _, err := s.Store.ListAudit(ctx, org, dcvaas.AuditFilter{EntityType: "domain", EntityID: d.ID, Page: dcvaas.Page{Limit: 20}})
+	if err != nil {
+		return nil, err
+	}
+	out.Timeline = timeline(out.Jobs, entries, s.Clock())
+	if s.Connections != nil && c.actor.CanChange() && d.Delegation() == dcvaas.CNAMEMissing {
+		conns, _, err := s.Connections.List(ctx, org, dcvaas.Page{Limit: 50})
+		if err != nil {
+			return nil, err
+		}
+		for _, cn := range conns {
+			if cn.Status == dcvaas.ConnectionActive {
+				out.Connections = append(out.Connections, cn)
+			}
+		}
+		out.Conflict = r.URL.Query().Get("conflict")
 	}
 	out.CanVerify = dcvaas.ActionVerify.Allows(d.Status)
 	out.CanIssue = dcvaas.ActionIssue.Allows(d.Status)
@@ -220,15 +244,22 @@ func (s *server) domainStatus(w http.ResponseWriter, r *http.Request, c *call) {
 	s.renderTemplate(w, http.StatusOK, "domain.html", "status", v)
 }
 
-func (s *server) downloadChain(w http.ResponseWriter, r *http.Request, c *call) {
-	cert, err := s.Store.CurrentCertificate(r.Context(), c.actor.OrgID, r.PathValue("id"))
-	if err != nil {
+// downloadPart serves a part of the current certificate ("fullchain" or
+// "chain", the intermediates), cut as the API's ?part= cuts it.
+func (s *server) downloadPart(part string) func(http.ResponseWriter, *http.Request, *call) {
+	return func(w http.ResponseWriter, r *http.Request, c *call) {
+		cert, err := s.Store.CurrentCertificate(r.Context(), c.actor.OrgID, r.PathValue("id"))
+		if err == nil {
+			var body []byte
+			if body, err = dcvaas.ChainPart(cert.ChainPEM, part); err == nil {
+				w.Header().Set("Content-Type", "application/pem-certificate-chain")
+				w.Header().Set("Content-Disposition", `attachment; filename="`+part+`.pem"`)
+				w.Write(body)
+				return
+			}
+		}
 		s.fail(w, r, c, err)
-		return
 	}
-	w.Header().Set("Content-Type", "application/pem-certificate-chain")
-	w.Header().Set("Content-Disposition", `attachment; filename="fullchain.pem"`)
-	w.Write([]byte(cert.ChainPEM))
 }
 
 // downloadKey hands an admin the private key with the API's rules

@@ -4,22 +4,40 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
+	"github.com/dcvaas/dcvaas/domainname"
 )
 
 type overviewData struct {
 	Counts     []statusCount
 	Total      int
 	FailedJobs int
-	Missing    []domainRow
+	Failed     []*dcvaas.Job
+	// Expiring are certificates expiring within expiringWithin.
+	Expiring      []domainRow
+	ExpiringTotal int
+	// Missing are issued domains whose CNAME went missing.
+	Missing      []domainRow
+	MissingTotal int
+	// Failovers are the CA failovers of the last failoverWindow.
+	Failovers      []*dcvaas.AuditEntry
+	FailoversTotal int
 }
 
 type statusCount struct {
 	Status string
 	Count  int
 }
+
+const (
+	expiringWithin = 14 * 24 * time.Hour
+	failoverWindow = 7 * 24 * time.Hour
+	overviewRows   = 10
+)
 
 func (s *server) overview(w http.ResponseWriter, r *http.Request, c *call) {
 	ctx, org := r.Context(), c.actor.OrgID
@@ -33,12 +51,31 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, c *call) {
 		d.Counts = append(d.Counts, statusCount{st, n})
 		d.Total += n
 	}
-	_, n, err := s.Store.ListJobs(ctx, org, dcvaas.JobFilter{Status: dcvaas.JobFailed, Page: dcvaas.Page{Limit: 1}})
+	now := s.Clock()
+	soon := now.Add(expiringWithin)
+	since := now.Add(-failoverWindow)
+	expiring, nExpiring, err := s.Store.ListDomains(ctx, org, dcvaas.DomainFilter{Status: dcvaas.DomainActive, ExpiresBefore: &soon, Page: dcvaas.Page{Limit: overviewRows}})
+	if err == nil {
+		var missing []*dcvaas.Domain
+		missing, d.MissingTotal, err = s.Store.ListDomains(ctx, org, dcvaas.DomainFilter{CNAMEMissing: true, Page: dcvaas.Page{Limit: overviewRows}})
+		for _, x := range missing {
+			d.Missing = append(d.Missing, row(x))
+		}
+	}
+	if err == nil {
+		d.Failed, d.FailedJobs, err = s.Store.ListJobs(ctx, org, dcvaas.JobFilter{Status: dcvaas.JobFailed, Page: dcvaas.Page{Limit: overviewRows}})
+	}
+	if err == nil {
+		d.Failovers, d.FailoversTotal, err = s.Store.ListAudit(ctx, org, dcvaas.AuditFilter{Action: "ca.failover", From: &since, Page: dcvaas.Page{Limit: overviewRows}})
+	}
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
-	d.FailedJobs = n
+	d.ExpiringTotal = nExpiring
+	for _, x := range expiring {
+		d.Expiring = append(d.Expiring, row(x))
+	}
 	v := s.newView(r, c, "Overview", "overview")
 	v.Data = d
 	s.render(w, http.StatusOK, "overview.html", v)
@@ -212,26 +249,83 @@ type auditData struct {
 	Items      []*dcvaas.AuditEntry
 	Total      int
 	Action     string
+	Actions    []string
+	User       string
+	Members    []*dcvaas.Member
+	From, To   string
 	Prev, Next string
 }
 
+// auditEmails maps user ids to e-mails for the audit page.
+func (d *auditData) Email(userID string) string {
+	for _, m := range d.Members {
+		if m.UserID == userID {
+			return m.Email
+		}
+	}
+	return userID
+}
+
+// audit lists the audit log filtered by action, actor (a member) and
+// dates (whole UTC days), with the API's rules: an unknown action or a
+// range that ends before it starts is a 422.
 func (s *server) audit(w http.ResponseWriter, r *http.Request, c *call) {
 	q := r.URL.Query()
 	off := offsetOf(r)
-	d := &auditData{Action: q.Get("action")}
-	items, total, err := s.Store.ListAudit(r.Context(), c.actor.OrgID, dcvaas.AuditFilter{Action: d.Action, Page: dcvaas.Page{Limit: pageSize, Offset: off}})
+	d := &auditData{Action: q.Get("action"), Actions: dcvaas.AuditActions, User: q.Get("user"), From: q.Get("from"), To: q.Get("to")}
+	f := dcvaas.AuditFilter{Action: d.Action, UserID: d.User, Page: dcvaas.Page{Limit: pageSize, Offset: off}}
+	fields := map[string]string{}
+	if d.Action != "" && !dcvaas.KnownAuditAction(d.Action) {
+		fields["action"] = "unknown action"
+	}
+	day := func(name, v string, end bool) *time.Time {
+		if v == "" {
+			return nil
+		}
+		t, err := time.Parse("2006-01-02", v)
+		if err != nil {
+			fields[name] = "must be a date like 2026-12-01"
+			return nil
+		}
+		if end {
+			t = t.Add(24*time.Hour - time.Microsecond)
+		}
+		return &t
+	}
+	f.From, f.To = day("from", d.From, false), day("to", d.To, true)
+	if f.From != nil && f.To != nil && f.From.After(*f.To) {
+		fields["to"] = "must not be before from"
+	}
+	members, _, err := s.Store.ListMembers(r.Context(), c.actor, c.actor.OrgID, dcvaas.Page{Limit: 200})
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.Members = members
+	v := s.newView(r, c, "Audit log", "audit")
+	v.Data = d
+	if len(fields) > 0 {
+		v.Error, v.Fields = "Check the filters.", fields
+		s.render(w, http.StatusUnprocessableEntity, "audit.html", v)
+		return
+	}
+	items, total, err := s.Store.ListAudit(r.Context(), c.actor.OrgID, f)
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
 	d.Items, d.Total = items, total
 	d.Prev, d.Next = pager("/audit", q, off, total)
-	v := s.newView(r, c, "Audit log", "audit")
-	v.Data = d
 	s.render(w, http.StatusOK, "audit.html", v)
 }
 
 type settingsData struct {
+	// Org is the organization; CanAdminister: this sign-in may change it.
+	Org           *dcvaas.Organization
+	CanAdminister bool
+	KeyTypes      []string
+	// Wildcard is the default of includeWildcard: "", "true" or "false".
+	Wildcard    string
 	OAuth       string
 	Reason      string
 	Connections []*dcvaas.Connection
@@ -245,8 +339,22 @@ type providerView struct {
 }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request, c *call) {
+	s.renderSettings(w, r, c, http.StatusOK, nil)
+}
+
+func (s *server) renderSettings(w http.ResponseWriter, r *http.Request, c *call, status int, formErr error) {
 	q := r.URL.Query()
-	d := &settingsData{OAuth: q.Get("oauth"), Reason: q.Get("reason"), Enabled: s.Connections != nil}
+	d := &settingsData{OAuth: q.Get("oauth"), Reason: q.Get("reason"), Enabled: s.Connections != nil,
+		CanAdminister: canAdminister(c), KeyTypes: domainname.KeyTypes}
+	org, err := s.Store.FindMembership(r.Context(), c.actor.UserID, c.actor.OrgID)
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	d.Org = org
+	if w := org.Settings.DefaultIncludeWildcard; w != nil {
+		d.Wildcard = strconv.FormatBool(*w)
+	}
 	if s.Connections != nil {
 		conns, _, err := s.Connections.List(r.Context(), c.actor.OrgID, dcvaas.Page{Limit: 200})
 		if err != nil {
@@ -260,7 +368,60 @@ func (s *server) settings(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 	v := s.newView(r, c, "Settings", "settings")
 	v.Data = d
-	s.render(w, http.StatusOK, "settings.html", v)
+	if e, ok := formErr.(*dcvaas.Error); ok {
+		v.Error, v.Fields = e.Message, e.Fields
+	}
+	s.render(w, status, "settings.html", v)
+}
+
+// updateOrganization changes the organization's name and defaults with
+// the API's rules (dcvaas.CleanDisplayName, CheckContactEmail, the key
+// types of domainname, the store's UpdateOrganization: owners and admins
+// only, audited as organization.updated).
+func (s *server) updateOrganization(w http.ResponseWriter, r *http.Request, c *call) {
+	if !c.actor.CanChange() {
+		s.fail(w, r, c, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this sign-in is read-only"))
+		return
+	}
+	fields := map[string]string{}
+	name, problem := dcvaas.CleanDisplayName(r.PostFormValue("name"))
+	if problem != "" {
+		fields["name"] = problem
+	}
+	settings := dcvaas.OrgSettings{ContactEmail: strings.TrimSpace(r.PostFormValue("contactEmail")), DefaultKeyType: r.PostFormValue("defaultKeyType")}
+	if problem := dcvaas.CheckContactEmail(settings.ContactEmail); problem != "" {
+		fields["contactEmail"] = problem
+	}
+	if settings.DefaultKeyType != "" && !oneOf(settings.DefaultKeyType, domainname.KeyTypes) {
+		fields["defaultKeyType"] = "must be one of " + strings.Join(domainname.KeyTypes, ", ")
+	}
+	switch r.PostFormValue("defaultIncludeWildcard") {
+	case "true":
+		t := true
+		settings.DefaultIncludeWildcard = &t
+	case "false":
+		f := false
+		settings.DefaultIncludeWildcard = &f
+	}
+	var err error
+	if len(fields) > 0 {
+		err = &dcvaas.Error{Code: dcvaas.EINVALID, Message: "Check the organization's settings.", Fields: fields}
+	} else {
+		_, err = s.Store.UpdateOrganization(r.Context(), c.actor, c.actor.OrgID, dcvaas.OrgUpdate{Name: &name, Settings: &settings})
+	}
+	if err != nil {
+		code := dcvaas.ErrorCode(err)
+		if code != dcvaas.EINVALID && code != dcvaas.ECONFLICT {
+			s.fail(w, r, c, err)
+			return
+		}
+		if code == dcvaas.ECONFLICT {
+			err = &dcvaas.Error{Code: code, Message: dcvaas.ErrorMessage(err), Fields: map[string]string{"name": dcvaas.ErrorMessage(err)}}
+		}
+		s.renderSettings(w, r, c, statusOf(code), err)
+		return
+	}
+	back(w, r, "/settings", "Organization saved.")
 }
 
 // connect starts an OAuth authorization with the API's rules and goes to

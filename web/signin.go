@@ -10,12 +10,25 @@ import (
 
 type signInData struct {
 	Next string
+	// SSO is the single sign-on link, when it is set up.
+	SSO string
+}
+
+func (s *server) signInData(next string) signInData {
+	d := signInData{Next: next}
+	if s.sso != nil {
+		d.SSO = ssoPath
+		if next != "/" {
+			d.SSO += "?" + url.Values{"next": {next}}.Encode()
+		}
+	}
+	return d
 }
 
 func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	v := s.newView(r, nil, "Sign in", "")
-	v.Data = signInData{Next: session.SafeNext(r.URL.Query().Get("next"))}
+	v.Data = s.signInData(session.SafeNext(r.URL.Query().Get("next")))
 	s.render(w, http.StatusOK, "signin.html", v)
 }
 
@@ -33,7 +46,7 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.Sessions.SignIn(r.Context(), w, r, r.PostFormValue("token")); err != nil {
 		status := statusOf(dcvaas.ErrorCode(err))
 		v := s.newView(r, nil, "Sign in", "")
-		v.Data = signInData{Next: next}
+		v.Data = s.signInData(next)
 		if status == http.StatusInternalServerError {
 			s.Logger.ErrorContext(r.Context(), "sign-in failed", "err", err)
 			v.Error = "Something went wrong on our side. Try again in a moment."
@@ -53,6 +66,15 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	back(w, r, "/signin", "Signed out.")
+}
+
+// switchOrg moves a single sign-on to another of its user's organizations.
+func (s *server) switchOrg(w http.ResponseWriter, r *http.Request, c *call) {
+	if err := s.Sessions.Switch(r, c.signed, r.PostFormValue("org")); err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	back(w, r, "/", "Switched organization.")
 }
 
 // oauthStart is where a DNS provider authorization begins (the API's

@@ -10,6 +10,7 @@ import (
 )
 
 var funcs = template.FuncMap{
+	"details": details,
 	// jobStatus is how a job reads now (scheduled, superseded), as the API
 	// shows it.
 	"jobStatus": func(j *dcvaas.Job) string { return string(j.View(time.Now())) },

@@ -63,6 +63,8 @@ type Deps struct {
 	RateLimit int
 	Clock     dcvaas.Clock
 	Logger    *slog.Logger
+	// SSO, when set, offers single sign-on with OpenID Connect.
+	SSO *SSO
 }
 
 type server struct {
@@ -70,11 +72,12 @@ type server struct {
 	pages map[string]*template.Template
 	// origin is PublicURL's scheme://host, or "" to use the request's.
 	origin string
+	sso    *sso
 }
 
 // New returns the dashboard's handler.
 func New(deps Deps) http.Handler {
-	s := &server{Deps: deps, pages: parsePages()}
+	s := &server{Deps: deps, pages: parsePages(), sso: newSSO(deps.SSO)}
 	if s.Clock == nil {
 		s.Clock = time.Now
 	}
@@ -97,7 +100,10 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /signin", s.signInPage)
 	mux.HandleFunc("POST /signin", s.signIn)
+	mux.HandleFunc("GET "+ssoPath, s.ssoStart)
+	mux.HandleFunc("GET "+ssoCallback, s.ssoCallback)
 	mux.HandleFunc("POST /signout", s.page(s.signOut))
+	mux.HandleFunc("POST /switch", s.page(s.switchOrg))
 	mux.HandleFunc("GET /oauth/{provider}/start", s.oauthStart)
 
 	mux.HandleFunc("GET /{$}", s.page(s.overview))
@@ -105,7 +111,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /domains", s.page(s.addDomain))
 	mux.HandleFunc("GET /domains/{id}", s.page(s.domain))
 	mux.HandleFunc("GET /domains/{id}/status", s.page(s.domainStatus))
-	mux.HandleFunc("GET /domains/{id}/fullchain.pem", s.page(s.downloadChain))
+	mux.HandleFunc("GET /domains/{id}/fullchain.pem", s.page(s.downloadPart("fullchain")))
+	mux.HandleFunc("GET /domains/{id}/chain.pem", s.page(s.downloadPart("chain")))
 	mux.HandleFunc("POST /domains/{id}/key", s.page(s.downloadKey))
 	mux.HandleFunc("GET /domains/{id}/delete", s.page(s.confirmDelete))
 	mux.HandleFunc("POST /domains/{id}/delete", s.page(s.deleteDomain))
@@ -116,8 +123,16 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /tokens", s.page(s.createToken))
 	mux.HandleFunc("POST /tokens/{id}/revoke", s.page(s.revokeToken))
 	mux.HandleFunc("GET /audit", s.page(s.audit))
+	mux.HandleFunc("GET /members", s.page(s.members))
+	mux.HandleFunc("POST /members", s.page(s.addMember))
+	mux.HandleFunc("POST /members/{id}/remove", s.page(s.removeMember))
 	mux.HandleFunc("GET /settings", s.page(s.settings))
+	mux.HandleFunc("POST /settings/organization", s.page(s.updateOrganization))
 	mux.HandleFunc("POST /settings/connect/{provider}", s.page(s.connect))
+	mux.HandleFunc("POST /settings/credentials/{provider}", s.page(s.createConnection))
+	mux.HandleFunc("POST /settings/connections/{id}/test", s.page(s.testConnection))
+	mux.HandleFunc("POST /settings/connections/{id}/delete", s.page(s.deleteConnection))
+	mux.HandleFunc("POST /domains/{id}/dns-setup", s.page(s.dnsSetup))
 	mux.HandleFunc("/", s.page(func(w http.ResponseWriter, r *http.Request, c *call) {
 		s.fail(w, r, c, dcvaas.Errorf(dcvaas.ENOTFOUND, "there is no such page"))
 	}))
@@ -237,12 +252,25 @@ type view struct {
 	Error     string
 	Fields    map[string]string
 	Data      any
+	// Orgs are a single sign-on's organizations, for the switcher (shown
+	// with two or more); OrgID is the current one.
+	Orgs  []*dcvaas.Organization
+	OrgID string
 }
 
 func (s *server) newView(r *http.Request, c *call, title, nav string) *view {
 	v := &view{Title: title, Nav: nav, Flash: r.URL.Query().Get("flash")}
 	if c != nil {
 		v.SignedIn, v.CSRF, v.CanChange, v.Role = true, c.signed.CSRFToken(), c.actor.CanChange(), string(c.actor.TokenRole)
+		v.OrgID = c.actor.OrgID
+		if c.actor.TokenID == "" { // single sign-on: the membership's role
+			v.Role = string(c.actor.MemberRole)
+			orgs, _, err := s.Store.ListOrganizations(r.Context(), c.actor.UserID, dcvaas.Page{Limit: 50})
+			if err != nil {
+				s.Logger.WarnContext(r.Context(), "list organizations for the switcher", "err", err)
+			}
+			v.Orgs = orgs
+		}
 	}
 	return v
 }

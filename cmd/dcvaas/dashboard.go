@@ -29,6 +29,7 @@ func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connec
 		RateLimit:   cfg.RateLimit,
 		Clock:       time.Now,
 		Logger:      log,
+		SSO:         cfg.SSO,
 	}
 	if kr != nil {
 		deps.Keys = kr

@@ -50,7 +50,11 @@ func startServeDNS(t testing.TB, vars map[string]string) (base, dnsAddr string) 
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--http-addr", "127.0.0.1:0"}, env(vars), io.Discard, logs) }()
+	addr := "127.0.0.1:0" // a free port, unless the test needs a known one
+	if a := vars["DCVAAS_HTTP_ADDR"]; a != "" {
+		addr = a
+	}
+	go func() { done <- run(ctx, []string{"serve", "--http-addr", addr}, env(vars), io.Discard, logs) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
