@@ -14,7 +14,7 @@ import (
 
 func (b *bundle) addDomain(name string) *dcvaas.Domain {
 	b.t.Helper()
-	d, err := domainname.NewDomain(name, nil, "", "verify.example.net", dcvaas.OrgSettings{})
+	d, err := domainname.NewDomain(name, nil, "", "verify.example.net", nil, dcvaas.OrgSettings{})
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/apitoken"
 	"github.com/dcvaas/dcvaas/domainname"
+	"github.com/dcvaas/dcvaas/orgname"
 )
 
 type overviewData struct {
@@ -375,7 +376,7 @@ func (s *server) renderSettings(w http.ResponseWriter, r *http.Request, c *call,
 }
 
 // updateOrganization changes the organization's name and defaults with
-// the API's rules (dcvaas.CleanDisplayName, CheckContactEmail, the key
+// the API's rules (orgname.Normalize, dcvaas.CheckContactEmail, the key
 // types of domainname, the store's UpdateOrganization: owners and admins
 // only, audited as organization.updated).
 func (s *server) updateOrganization(w http.ResponseWriter, r *http.Request, c *call) {
@@ -384,9 +385,9 @@ func (s *server) updateOrganization(w http.ResponseWriter, r *http.Request, c *c
 		return
 	}
 	fields := map[string]string{}
-	name, problem := dcvaas.CleanDisplayName(r.PostFormValue("name"))
-	if problem != "" {
-		fields["name"] = problem
+	name, nameErr := orgname.Normalize(r.PostFormValue("name"))
+	if nameErr != nil {
+		fields["name"] = nameErr.Error()
 	}
 	settings := dcvaas.OrgSettings{ContactEmail: strings.TrimSpace(r.PostFormValue("contactEmail")), DefaultKeyType: r.PostFormValue("defaultKeyType")}
 	if problem := dcvaas.CheckContactEmail(settings.ContactEmail); problem != "" {
