@@ -28,6 +28,10 @@ func TestPutChallengeWaitsForEveryNode(t *testing.T) {
 	var mu sync.Mutex
 	var served map[string][]string
 	loaded := make(chan struct{}, 1)
+	// The node records the copy it serves (dns_feed_nodes) after handing
+	// it to set and confirm; a second confirm (a heartbeat) comes after
+	// that record, so from then on publishers know the node.
+	confirmed := make(chan struct{}, 8)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -41,12 +45,24 @@ func TestPutChallengeWaitsForEveryNode(t *testing.T) {
 			case loaded <- struct{}{}:
 			default:
 			}
-		}, func(time.Time) {})
+		}, func(time.Time) {
+			select {
+			case confirmed <- struct{}{}:
+			default:
+			}
+		})
 	}()
 	select {
 	case <-loaded:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the other node's copy never loaded")
+	}
+	for range 2 {
+		select {
+		case <-confirmed:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the other node never confirmed its copy")
+		}
 	}
 
 	bg := context.Background()
