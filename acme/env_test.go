@@ -124,6 +124,10 @@ func (e *env) domain(wildcard bool, keyType string) *dcvaas.Domain {
 // domainUnder is domain with a name below parent.
 func (e *env) domainUnder(parent string, wildcard bool, keyType string) *dcvaas.Domain {
 	e.t.Helper()
+	if keyType == "" {
+		// As the API stores it: the database refuses a domain without one.
+		keyType = "ec256"
+	}
 	d := &dcvaas.Domain{Name: "d" + label(5) + "." + parent, CNAMETarget: label(10) + "." + zone, IncludeWildcard: wildcard, KeyType: keyType}
 	if _, err := e.db.CreateDomain(e.ctx, e.actor, d); err != nil {
 		e.t.Fatal(err)
