@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,7 @@ func (c *clock) Now() time.Time {
 }
 
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+func (c *clock) Set(t time.Time)         { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // tenant is one bootstrapped organization with an admin and a read token.
 type tenant struct {
@@ -67,7 +69,11 @@ type bundle struct {
 // options tweak the server of one test.
 type options struct {
 	rateLimit int
-	limiter   dcvaas.RateLimiter
+	// userRateLimit, ipRateLimit and proxies are Deps' (abuse_test.go).
+	userRateLimit int
+	ipRateLimit   int
+	proxies       []netip.Prefix
+	limiter       dcvaas.RateLimiter
 	// storeLimiter counts in the database, as clusters do, instead of
 	// memory; on PostgreSQL that is the default, as in serve (which then
 	// admits requests in one step, sqlstore/admit.go), unless memoryLimiter.
@@ -122,6 +128,9 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		Store:           store,
 		Limiter:         o.limiter,
 		RateLimit:       o.rateLimit,
+		UserRateLimit:   o.userRateLimit,
+		IPRateLimit:     o.ipRateLimit,
+		TrustedProxies:  o.proxies,
 		VerifyZone:      "Verify.Test.",
 		CORSOrigins:     o.cors,
 		Clock:           clk.Now,

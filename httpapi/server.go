@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"net/netip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	"github.com/dcvaas/dcvaas/delivery"
 	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/gencache"
+	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/session"
 )
 
@@ -45,6 +47,17 @@ type Deps struct {
 	// RateLimit is the number of requests per minute per organization;
 	// zero or less (or a nil Limiter) disables the limit.
 	RateLimit int
+	// UserRateLimit is the number of requests per minute per user, all of
+	// the user's tokens in every organization together; zero: RateLimit,
+	// less than zero: none.
+	UserRateLimit int
+	// IPRateLimit is the number of unauthenticated requests (failed
+	// authentications, OAuth callbacks, dashboard sign-ins) per minute per
+	// client address, counted in this process; zero or less: none.
+	IPRateLimit int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (ratelimit.ClientIP); empty: the peer is the client.
+	TrustedProxies []netip.Prefix
 	// VerifyZone is our delegation zone; CNAME targets are <label>.<zone>.
 	VerifyZone  string
 	CORSOrigins []string
@@ -88,7 +101,14 @@ type server struct {
 	// admitter is limiter when it is a dcvaas.Admitter and the limit is on.
 	admitter   dcvaas.Admitter
 	rateLimit  int
-	verifyZone string
+	// userRateLimit is Deps.UserRateLimit resolved (≤ 0: none).
+	userRateLimit int
+	// ipLimiter counts unauthenticated requests per client address; nil
+	// when IPRateLimit is off.
+	ipLimiter   *ratelimit.Memory
+	ipRateLimit int
+	proxies     []netip.Prefix
+	verifyZone  string
 	hardDelete bool
 	now        dcvaas.Clock
 	log        *slog.Logger
@@ -125,6 +145,9 @@ func NewServer(deps Deps) http.Handler {
 		budgetCAs:  deps.BudgetCAs,
 		limiter:    deps.Limiter,
 		rateLimit:  deps.RateLimit,
+		userRateLimit: deps.UserRateLimit,
+		ipRateLimit:   deps.IPRateLimit,
+		proxies:       deps.TrustedProxies,
 		verifyZone: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
 		hardDelete: deps.HardDelete,
 		now:        deps.Clock,
@@ -154,6 +177,12 @@ func NewServer(deps Deps) http.Handler {
 		s.keyReads.store = ks
 	}
 	s.keyReads.log = s.log.WarnContext
+	if s.userRateLimit == 0 {
+		s.userRateLimit = s.rateLimit
+	}
+	if s.ipRateLimit > 0 {
+		s.ipLimiter = ratelimit.NewMemory()
+	}
 	if a, ok := deps.Limiter.(dcvaas.Admitter); ok && deps.RateLimit > 0 {
 		s.admitter = a
 	}
@@ -175,7 +204,7 @@ func NewServer(deps Deps) http.Handler {
 		panic(fmt.Sprintf("httpapi: openapi document: %v", err))
 	}
 	s.openapi = doc
-	return accessLog(s.log, cors(deps.CORSOrigins, mux))
+	return accessLog(s.log, cors(deps.CORSOrigins, s.limitUnauthenticated(mux)))
 }
 
 // OpenAPI returns the API's OpenAPI 3.0.3 document as indented JSON; the

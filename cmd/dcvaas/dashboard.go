@@ -18,16 +18,17 @@ import (
 func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connection.Service, limiter dcvaas.RateLimiter, log *slog.Logger) (*session.Manager, http.Handler) {
 	sessions := session.NewManager(db, cfg.Connections.PublicURL, time.Now)
 	deps := web.Deps{
-		Store:       db,
-		Sessions:    sessions,
-		Connections: conns,
-		VerifyZone:  cfg.VerifyZone,
-		HardDelete:  cfg.HardDelete,
-		PublicURL:   cfg.Connections.PublicURL,
-		Limiter:     limiter,
-		RateLimit:   cfg.RateLimit,
-		Clock:       time.Now,
-		Logger:      log,
+		Store:         db,
+		Sessions:      sessions,
+		Connections:   conns,
+		VerifyZone:    cfg.VerifyZone,
+		HardDelete:    cfg.HardDelete,
+		PublicURL:     cfg.Connections.PublicURL,
+		Limiter:       limiter,
+		RateLimit:     cfg.RateLimit,
+		UserRateLimit: cfg.Abuse.UserRateLimit,
+		Clock:         time.Now,
+		Logger:        log,
 	}
 	if kr != nil {
 		deps.Keys = kr

@@ -1,0 +1,22 @@
+-- Request rate limits (dcvaas.RateLimiter) by GCRA instead of fixed
+-- one-minute windows: one row per key (org:<id>, user:<id>) holding its
+-- theoretical arrival time in microseconds, and how many requests the last
+-- statement granted (so that a combined batch learns its members' fate
+-- from the same atomic statement). A key without a row has its full budget.
+
+-- +goose Up
+DROP TABLE rate_limits;
+CREATE TABLE rate_limit_tats (
+    key     TEXT PRIMARY KEY,
+    tat     BIGINT NOT NULL,
+    granted INTEGER NOT NULL
+);
+
+-- +goose Down
+DROP TABLE rate_limit_tats;
+CREATE TABLE rate_limits (
+    key          TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (key, window_start)
+);
