@@ -5,7 +5,6 @@
 package httpapi
 
 import (
-	"net/netip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"github.com/dcvaas/dcvaas/cabudget"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -99,8 +99,8 @@ type server struct {
 	store   dcvaas.Store
 	limiter dcvaas.RateLimiter
 	// admitter is limiter when it is a dcvaas.Admitter and the limit is on.
-	admitter   dcvaas.Admitter
-	rateLimit  int
+	admitter  dcvaas.Admitter
+	rateLimit int
 	// userRateLimit is Deps.UserRateLimit resolved (≤ 0: none).
 	userRateLimit int
 	// ipLimiter counts unauthenticated requests per client address; nil
@@ -109,10 +109,10 @@ type server struct {
 	ipRateLimit int
 	proxies     []netip.Prefix
 	verifyZone  string
-	hardDelete bool
-	now        dcvaas.Clock
-	log        *slog.Logger
-	ready      func(context.Context) error
+	hardDelete  bool
+	now         dcvaas.Clock
+	log         *slog.Logger
+	ready       func(context.Context) error
 	// connections is nil when not configured (connectionsService).
 	connections *connection.Service
 	keyring     *crypt.Keyring
@@ -140,19 +140,19 @@ type server struct {
 // NewServer returns the HTTP API.
 func NewServer(deps Deps) http.Handler {
 	s := &server{
-		store:      deps.Store,
-		budgets:    deps.Budgets,
-		budgetCAs:  deps.BudgetCAs,
-		limiter:    deps.Limiter,
-		rateLimit:  deps.RateLimit,
+		store:         deps.Store,
+		budgets:       deps.Budgets,
+		budgetCAs:     deps.BudgetCAs,
+		limiter:       deps.Limiter,
+		rateLimit:     deps.RateLimit,
 		userRateLimit: deps.UserRateLimit,
 		ipRateLimit:   deps.IPRateLimit,
 		proxies:       deps.TrustedProxies,
-		verifyZone: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
-		hardDelete: deps.HardDelete,
-		now:        deps.Clock,
-		log:        deps.Logger,
-		ready:      deps.Ready,
+		verifyZone:    strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
+		hardDelete:    deps.HardDelete,
+		now:           deps.Clock,
+		log:           deps.Logger,
+		ready:         deps.Ready,
 
 		connections: deps.Connections,
 		keyring:     deps.Keyring,

@@ -187,9 +187,9 @@ type takeBatch struct {
 type takeWaiter struct {
 	done     chan struct{}
 	decision dcvaas.RateDecision
-	version int64
-	err     error
-	gone    bool // gave up before the batch was sent
+	version  int64
+	err      error
+	gone     bool // gave up before the batch was sent
 }
 
 // batch returns the unsent batch of q for g, adding one if there is none.

@@ -60,8 +60,8 @@ type Deps struct {
 	RateLimit int
 	// UserRateLimit is the API's per-user budget (0: RateLimit, < 0: none).
 	UserRateLimit int
-	Clock     dcvaas.Clock
-	Logger    *slog.Logger
+	Clock         dcvaas.Clock
+	Logger        *slog.Logger
 }
 
 type server struct {
