@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dcvaas/dcvaas/logsample"
 )
 
 // Store is where the TXT values come from; *sqlstore.DB implements it.
@@ -119,7 +121,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: cfg.Logger, zoneCopy: newZone()}
+	// Sampled: what a flood of queries or a failing zone feed makes the
+	// server write is bounded (logsample).
+	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: logsample.Logger(cfg.Logger, 20), zoneCopy: newZone()}
 	for _, n := range cfg.NS {
 		if n = strings.TrimSpace(n); n == "" {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,49 @@ func TestRateLimitUnauthenticated(t *testing.T) {
 				}
 			}
 		})
+	})
+}
+
+// TestSecurityAudit: failed authentications and denied private-key reads
+// are audited in aggregate, one entry per source and minute with a count,
+// and a flood of them writes a bounded number of log lines.
+func TestSecurityAudit(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect sqlstore.Dialect) {
+		b := setup(t, dialect, options{secAudit: true, proxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		ctx := context.Background()
+		b.clock.Set(time.Date(2026, 11, 1, 12, 0, 5, 0, time.UTC))
+		for range 200 {
+			b.do("GET", "/api/domains", "dcv_nope", nil, "X-Forwarded-For", "192.0.2.7").wantProblem(t, 401)
+		}
+		b.do("GET", "/api/domains", "", nil, "X-Forwarded-For", "192.0.2.8").wantProblem(t, 401)
+		for range 3 {
+			b.do("GET", "/api/domains/dom_x/certificate/key", b.a.read, nil, "X-Forwarded-For", "192.0.2.9").wantProblem(t, 403)
+		}
+		if lines := strings.Count(b.logs.String(), "status=401"); lines > 25 {
+			t.Fatalf("%d log lines for 201 refused requests", lines)
+		}
+		if err := b.secAudit.Flush(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if cs, _ := b.db.ListSecurityCounts(ctx, b.clock.Now().Add(-time.Hour), 10); len(cs) != 0 {
+			t.Fatalf("written before the minute ended: %+v", cs)
+		}
+		b.clock.Advance(time.Minute)
+		if err := b.secAudit.Flush(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := b.db.ListSecurityCounts(ctx, b.clock.Now().Add(-time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		minute := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		want := []dcvaas.SecurityCount{
+			{Action: dcvaas.SecurityAuthFailed, Source: "192.0.2.7", Minute: minute, Count: 200},
+			{Action: dcvaas.SecurityAuthFailed, Source: "192.0.2.8", Minute: minute, Count: 1},
+			{Action: dcvaas.SecurityKeyReadDenied, OrgID: b.a.org.ID, Source: "192.0.2.9", Minute: minute, Count: 3},
+		}
+		if len(cs) != 3 || cs[0] != want[0] || cs[1] != want[1] || cs[2] != want[2] {
+			t.Fatalf("entries %+v\nwant %+v", cs, want)
+		}
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/ratelimit"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
@@ -64,6 +65,8 @@ type bundle struct {
 	clock *clock
 	a, b  *tenant
 	logs  *syncWriter
+	// secAudit is the server's security audit (options.secAudit).
+	secAudit *secaudit.Recorder
 }
 
 // options tweak the server of one test.
@@ -73,6 +76,7 @@ type options struct {
 	userRateLimit int
 	ipRateLimit   int
 	proxies       []netip.Prefix
+	secAudit      bool
 	limiter       dcvaas.RateLimiter
 	// storeLimiter counts in the database, as clusters do, instead of
 	// memory; on PostgreSQL that is the default, as in serve (which then
@@ -116,6 +120,9 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 	if o.wrap != nil {
 		store = o.wrap(db)
 	}
+	if o.secAudit {
+		b.secAudit = secaudit.New(db, clk.Now, nil)
+	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hub := event.NewHub(db, 20*time.Millisecond, nil)
 	hubDone := make(chan struct{})
@@ -131,6 +138,7 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		UserRateLimit:   o.userRateLimit,
 		IPRateLimit:     o.ipRateLimit,
 		TrustedProxies:  o.proxies,
+		SecurityAudit:   b.secAudit,
 		VerifyZone:      "Verify.Test.",
 		CORSOrigins:     o.cors,
 		Clock:           clk.Now,

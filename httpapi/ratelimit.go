@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -80,8 +81,18 @@ func secondsUntil(t, now time.Time) int {
 
 // clientIP is the address the request came from (ratelimit.ClientIP).
 func (s *server) clientIP(hctx huma.Context) string {
+	if ip := clientIPFrom(hctx.Context()); ip != "" {
+		return ip
+	}
 	r, _ := humago.Unwrap(hctx)
 	return ratelimit.ClientIP(r, s.proxies)
+}
+
+func clientIPFrom(ctx context.Context) string { return ratelimit.ClientIPFrom(ctx) }
+
+// keyReadDenied puts a refused private-key read on the security audit.
+func (s *server) keyReadDenied(ctx context.Context, orgID string) {
+	s.secAudit.Add(dcvaas.SecurityKeyReadDenied, orgID, clientIPFrom(ctx))
 }
 
 // refuse answers a request whose authentication failed (err). Failed
@@ -95,6 +106,7 @@ func (s *server) refuse(hctx huma.Context, err error) {
 		return
 	}
 	ip := s.clientIP(hctx)
+	s.secAudit.Add(dcvaas.SecurityAuthFailed, "", ip) // in aggregate
 	if s.ipLimiter != nil {
 		now := s.now()
 		if d, _ := s.ipLimiter.Take(hctx.Context(), dcvaas.IPRateKey(ratelimit.Key(ip)), s.ipRateLimit, now); !d.Allowed {
@@ -119,19 +131,21 @@ func unauthenticatedPath(r *http.Request) bool {
 	return false
 }
 
-// limitUnauthenticated limits the unauthenticated endpoints per client
-// address (in this process: a flood must not turn into database writes).
-func (s *server) limitUnauthenticated(next http.Handler) http.Handler {
-	if s.ipLimiter == nil {
-		return next
-	}
+// clientAddress notes the request's client address in its context and
+// limits the unauthenticated endpoints per client address (in this
+// process: a flood must not turn into database writes).
+func (s *server) clientAddress(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !unauthenticatedPath(r) {
+		ip := ratelimit.ClientIP(r, s.proxies)
+		orig := r
+		r = r.WithContext(ratelimit.WithClientIP(r.Context(), ip))
+		if s.ipLimiter == nil || !unauthenticatedPath(r) {
 			next.ServeHTTP(w, r)
+			orig.Pattern = r.Pattern // the mux's route, for the access log
 			return
 		}
 		now := s.now()
-		d, _ := s.ipLimiter.Take(r.Context(), dcvaas.IPRateKey(ratelimit.Key(ratelimit.ClientIP(r, s.proxies))), s.ipRateLimit, now)
+		d, _ := s.ipLimiter.Take(r.Context(), dcvaas.IPRateKey(ratelimit.Key(ip)), s.ipRateLimit, now)
 		if d.Allowed {
 			next.ServeHTTP(w, r)
 			return

@@ -26,7 +26,9 @@ import (
 	"github.com/dcvaas/dcvaas/delivery"
 	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/gencache"
+	"github.com/dcvaas/dcvaas/logsample"
 	"github.com/dcvaas/dcvaas/ratelimit"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/session"
 )
 
@@ -58,6 +60,9 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (ratelimit.ClientIP); empty: the peer is the client.
 	TrustedProxies []netip.Prefix
+	// SecurityAudit counts failed authentications and denied private-key
+	// reads in aggregate; nil: not recorded.
+	SecurityAudit *secaudit.Recorder
 	// VerifyZone is our delegation zone; CNAME targets are <label>.<zone>.
 	VerifyZone  string
 	CORSOrigins []string
@@ -108,11 +113,15 @@ type server struct {
 	ipLimiter   *ratelimit.Memory
 	ipRateLimit int
 	proxies     []netip.Prefix
-	verifyZone  string
-	hardDelete  bool
-	now         dcvaas.Clock
-	log         *slog.Logger
-	ready       func(context.Context) error
+	secAudit    *secaudit.Recorder
+	// quiet is log sampled per message, route and status: what
+	// unauthenticated requests make the server write is bounded.
+	quiet      *slog.Logger
+	verifyZone string
+	hardDelete bool
+	now        dcvaas.Clock
+	log        *slog.Logger
+	ready      func(context.Context) error
 	// connections is nil when not configured (connectionsService).
 	connections *connection.Service
 	keyring     *crypt.Keyring
@@ -148,6 +157,7 @@ func NewServer(deps Deps) http.Handler {
 		userRateLimit: deps.UserRateLimit,
 		ipRateLimit:   deps.IPRateLimit,
 		proxies:       deps.TrustedProxies,
+		secAudit:      deps.SecurityAudit,
 		verifyZone:    strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
 		hardDelete:    deps.HardDelete,
 		now:           deps.Clock,
@@ -193,6 +203,7 @@ func NewServer(deps Deps) http.Handler {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = WithRequestID(s.log) // requestid.go
+	s.quiet = logsample.Logger(s.log, 20, "route", "status")
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
 	s.api.UseMiddleware(s.authenticate, s.limitRate, s.authorize)
@@ -204,7 +215,7 @@ func NewServer(deps Deps) http.Handler {
 		panic(fmt.Sprintf("httpapi: openapi document: %v", err))
 	}
 	s.openapi = doc
-	return accessLog(s.log, cors(deps.CORSOrigins, s.limitUnauthenticated(mux)))
+	return accessLog(s.log, s.quiet, cors(deps.CORSOrigins, s.clientAddress(mux)))
 }
 
 // OpenAPI returns the API's OpenAPI 3.0.3 document as indented JSON; the

@@ -25,6 +25,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
 	"github.com/dcvaas/dcvaas/connection"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/session"
 )
 
@@ -60,6 +61,8 @@ type Deps struct {
 	RateLimit int
 	// UserRateLimit is the API's per-user budget (0: RateLimit, < 0: none).
 	UserRateLimit int
+	// SecurityAudit counts failed sign-ins in aggregate; nil: not recorded.
+	SecurityAudit *secaudit.Recorder
 	Clock         dcvaas.Clock
 	Logger        *slog.Logger
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/crypt"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/session"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/web"
@@ -15,7 +16,7 @@ import (
 
 // newDashboard returns the browser sessions and the dashboard served at /
 // on the API's listener; the API's OAuth callback reads the same sessions.
-func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connection.Service, limiter dcvaas.RateLimiter, log *slog.Logger) (*session.Manager, http.Handler) {
+func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connection.Service, limiter dcvaas.RateLimiter, audit *secaudit.Recorder, log *slog.Logger) (*session.Manager, http.Handler) {
 	sessions := session.NewManager(db, cfg.Connections.PublicURL, time.Now)
 	deps := web.Deps{
 		Store:         db,
@@ -27,6 +28,7 @@ func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connec
 		Limiter:       limiter,
 		RateLimit:     cfg.RateLimit,
 		UserRateLimit: cfg.Abuse.UserRateLimit,
+		SecurityAudit: audit,
 		Clock:         time.Now,
 		Logger:        log,
 	}
