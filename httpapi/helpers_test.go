@@ -65,6 +65,8 @@ type bundle struct {
 	clock *clock
 	a, b  *tenant
 	logs  *syncWriter
+	// url is the database's (storetest.URL).
+	url string
 	// secAudit is the server's security audit (options.secAudit).
 	secAudit *secaudit.Recorder
 }
@@ -100,8 +102,9 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		o = opts[0]
 	}
 	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	db := storetest.NewDB(t, dialect, sqlstore.Options{Clock: clk.Now})
-	b := &bundle{t: t, db: db, clock: clk, logs: &syncWriter{}}
+	url := storetest.URL(t, dialect)
+	db := storetest.Open(t, url, sqlstore.Options{Clock: clk.Now})
+	b := &bundle{t: t, db: db, url: url, clock: clk, logs: &syncWriter{}}
 	b.a = b.tenant("Acme", "owner@acme.test")
 	b.b = b.tenant("Globex", "owner@globex.test")
 	if o.rateLimit == 0 {
@@ -139,6 +142,7 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		IPRateLimit:     o.ipRateLimit,
 		TrustedProxies:  o.proxies,
 		SecurityAudit:   b.secAudit,
+		Unavailable:     sqlstore.IsUnavailable,
 		VerifyZone:      "Verify.Test.",
 		CORSOrigins:     o.cors,
 		Clock:           clk.Now,

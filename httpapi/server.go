@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/dcvaas/dcvaas/cabudget"
 	"log/slog"
@@ -60,6 +61,15 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (ratelimit.ClientIP); empty: the peer is the client.
 	TrustedProxies []netip.Prefix
+	// StoreTimeout bounds how long a request's work may take (its context
+	// deadline), except for the event stream and the operations that call
+	// DNS providers; past it the request answers 503 with Retry-After. 0:
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
+	// Unavailable reports whether an error means the store could not do
+	// the work in time (sqlstore.IsUnavailable): 503 with Retry-After
+	// instead of 500. nil: only a passed deadline.
+	Unavailable func(error) bool
 	// SecurityAudit counts failed authentications and denied private-key
 	// reads in aggregate; nil: not recorded.
 	SecurityAudit *secaudit.Recorder
@@ -114,6 +124,9 @@ type server struct {
 	ipRateLimit int
 	proxies     []netip.Prefix
 	secAudit    *secaudit.Recorder
+	// storeTimeout and unavailable are Deps' (overload.go).
+	storeTimeout time.Duration
+	unavailable  func(error) bool
 	// quiet is log sampled per message, route and status: what
 	// unauthenticated requests make the server write is bounded.
 	quiet      *slog.Logger
@@ -158,6 +171,8 @@ func NewServer(deps Deps) http.Handler {
 		ipRateLimit:   deps.IPRateLimit,
 		proxies:       deps.TrustedProxies,
 		secAudit:      deps.SecurityAudit,
+		storeTimeout:  deps.StoreTimeout,
+		unavailable:   deps.Unavailable,
 		verifyZone:    strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
 		hardDelete:    deps.HardDelete,
 		now:           deps.Clock,
@@ -187,6 +202,12 @@ func NewServer(deps Deps) http.Handler {
 		s.keyReads.store = ks
 	}
 	s.keyReads.log = s.log.WarnContext
+	if s.storeTimeout <= 0 {
+		s.storeTimeout = DefaultStoreTimeout
+	}
+	if s.unavailable == nil {
+		s.unavailable = func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }
+	}
 	if s.userRateLimit == 0 {
 		s.userRateLimit = s.rateLimit
 	}
@@ -206,7 +227,7 @@ func NewServer(deps Deps) http.Handler {
 	s.quiet = logsample.Logger(s.log, 20, "route", "status")
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
-	s.api.UseMiddleware(s.authenticate, s.limitRate, s.authorize)
+	s.api.UseMiddleware(s.bound, s.authenticate, s.limitRate, s.authorize)
 	addRoutes(mux, s.api, s)
 	doc, err := document(s.api)
 	if err != nil {

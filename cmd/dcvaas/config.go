@@ -72,7 +72,7 @@ var settings = append([]setting{
 	{"hard-delete", "DCVAAS_HARD_DELETE", "false", "delete domains for good instead of marking them deleted", groupHTTP},
 	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight", groupJobs},
 	{"shutdown-drain", "DCVAAS_SHUTDOWN_DRAIN", "0s", "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (a load balancer's health-check interval and threshold)", groupHTTP},
-}, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings, eventSettings, abuseSettings)...) // connections.go, jobs.go, acme.go, cron.go, events.go, abuse.go
+}, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings, eventSettings, hardeningSettings)...) // connections.go, jobs.go, acme.go, cron.go, events.go, hardening.go
 
 // Config is the validated configuration of a dcvaas process.
 type Config struct {
@@ -94,7 +94,7 @@ type Config struct {
 	ACME            acmeConfig       // acme.go
 	Renewal         renewalConfig    // cron.go
 	Events          eventConfig      // events.go
-	Abuse           abuseConfig      // abuse.go
+	Hardening       hardeningConfig  // hardening.go
 	// Metrics is the process's registry, set by serve (metrics.go); not
 	// a setting. Nil: nothing is measured.
 	Metrics *metrics.Metrics
@@ -199,6 +199,6 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	c.ACME = parseACME(get, getenv, zone, bad)
 	c.Renewal = parseRenewal(get, bad)
 	c.Events = parseEvents(get, bad)
-	c.Abuse = parseAbuse(get, bad)
+	c.Hardening = parseHardening(get, bad)
 	return c, errors.Join(errs...)
 }

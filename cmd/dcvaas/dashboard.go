@@ -27,7 +27,7 @@ func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connec
 		PublicURL:     cfg.Connections.PublicURL,
 		Limiter:       limiter,
 		RateLimit:     cfg.RateLimit,
-		UserRateLimit: cfg.Abuse.UserRateLimit,
+		UserRateLimit: cfg.Hardening.UserRateLimit,
 		SecurityAudit: audit,
 		Clock:         time.Now,
 		Logger:        log,

@@ -107,11 +107,13 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		Store:     db,
 		Limiter:   limiter,
 		RateLimit: cfg.RateLimit,
-		// abuse.go
-		UserRateLimit:  cfg.Abuse.UserRateLimit,
-		IPRateLimit:    cfg.Abuse.IPRateLimit,
-		TrustedProxies: cfg.Abuse.TrustedProxies,
+		// hardening.go
+		UserRateLimit:  cfg.Hardening.UserRateLimit,
+		IPRateLimit:    cfg.Hardening.IPRateLimit,
+		TrustedProxies: cfg.Hardening.TrustedProxies,
 		SecurityAudit:  audit,
+		StoreTimeout:   cfg.Hardening.DBTimeout,
+		Unavailable:    sqlstore.IsUnavailable,
 		VerifyZone:     cfg.VerifyZone,
 		CORSOrigins:    cfg.CORSOrigins,
 		HardDelete:     cfg.HardDelete,

@@ -3,9 +3,10 @@
 -- theoretical arrival time in microseconds, and how many requests the last
 -- statement granted (so that a combined batch learns its members' fate
 -- from the same atomic statement). A key without a row has its full budget.
+-- rate_limits (fixed windows) stays for one release: nodes of the previous
+-- release still count in it during a rolling upgrade.
 
 -- +goose Up
-DROP TABLE rate_limits;
 CREATE TABLE rate_limit_tats (
     key     TEXT PRIMARY KEY,
     tat     BIGINT NOT NULL,
@@ -14,9 +15,3 @@ CREATE TABLE rate_limit_tats (
 
 -- +goose Down
 DROP TABLE rate_limit_tats;
-CREATE TABLE rate_limits (
-    key          TEXT NOT NULL,
-    window_start BIGINT NOT NULL,
-    count        INTEGER NOT NULL,
-    PRIMARY KEY (key, window_start)
-);
