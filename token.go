@@ -149,7 +149,7 @@ type Authenticated struct {
 }
 
 // Admission is a request let in: who its token is, and its count against
-// the organization's rate limit.
+// its user's and its organization's rate limits (TakeRequest).
 type Admission struct {
 	Auth *Authenticated
 	Rate RateDecision
@@ -159,12 +159,13 @@ type Admission struct {
 }
 
 // Admitter authenticates a request's token and counts the request against
-// its organization's rate limit in one step. A store that counts in a
+// its user's (userLimit) and organization's (orgLimit) rate limits in one
+// step. A store that counts in a
 // database shared by a cluster does it so that the count's round trip also
 // confirms a cached authentication, exactly: every request reaches the
 // database once instead of twice. Errors are Authenticate's.
 type Admitter interface {
-	Admit(ctx context.Context, hash string, limit int, now time.Time) (Admission, error)
+	Admit(ctx context.Context, hash string, orgLimit, userLimit int, now time.Time) (Admission, error)
 }
 
 // TokenStore persists API tokens.

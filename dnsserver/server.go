@@ -25,6 +25,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dcvaas/dcvaas/dnssec"
+	"github.com/dcvaas/dcvaas/logsample"
 )
 
 // Store is where the TXT values come from; *sqlstore.DB implements it.
@@ -137,7 +138,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: cfg.Logger, zoneCopy: newZone()}
+	// Sampled: what a flood of queries or a failing zone feed makes the
+	// server write is bounded (logsample).
+	s := &Server{cfg: cfg, zone: dns.Fqdn(zone), log: logsample.Logger(cfg.Logger, 20), zoneCopy: newZone()}
 	for _, n := range cfg.NS {
 		if n = strings.TrimSpace(n); n == "" {
 			continue

@@ -53,12 +53,12 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 	}
 	tok, ok := bearerToken(hctx.Header("Authorization"))
 	if !ok {
-		s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "missing bearer token"))
+		s.refuse(hctx, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "missing bearer token"))
 		return
 	}
 	// The checksum rejects garbage and typos before they cost a query.
 	if !apitoken.Valid(tok) {
-		s.writeProblem(hctx, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token"))
+		s.refuse(hctx, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token"))
 		return
 	}
 	ctx := hctx.Context()
@@ -67,16 +67,16 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 	var admission *dcvaas.Admission
 	if s.admitter != nil {
 		// The rate-limit count is taken here too; limitRate applies it.
-		a, err := s.admitter.Admit(ctx, apitoken.Hash(tok), s.rateLimit, now)
+		a, err := s.admitter.Admit(ctx, apitoken.Hash(tok), s.rateLimit, s.userRateLimit, now)
 		if err != nil {
-			s.writeProblem(hctx, err)
+			s.refuse(hctx, err)
 			return
 		}
 		auth, admission = a.Auth, &a
 	} else {
 		var err error
 		if auth, err = s.store.Authenticate(ctx, apitoken.Hash(tok), now); err != nil {
-			s.writeProblem(hctx, err)
+			s.refuse(hctx, err)
 			return
 		}
 	}
@@ -91,7 +91,7 @@ func (s *server) authenticate(hctx huma.Context, next func(huma.Context)) {
 		TokenRole:  auth.Token.Role,
 		Scope:      auth.Token.Scope,
 		MemberRole: auth.MemberRole,
-		IP:         remoteIP(hctx.RemoteAddr()),
+		IP:         s.clientIP(hctx),
 		UserAgent:  hctx.Header("User-Agent"),
 	}
 	hctx = huma.WithValue(huma.WithValue(hctx, actorKey{}, actor), orgSettingsKey{}, auth.OrgSettings)

@@ -40,6 +40,9 @@ func (s *server) getCertificateKey(ctx context.Context, in *certificateKeyInput)
 		return nil, err
 	}
 	c, key, err := s.readKey(ctx, actor, in.ID)
+	if dcvaas.ErrorCode(err) == dcvaas.EFORBIDDEN {
+		s.keyReadDenied(ctx, actor.OrgID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -230,6 +230,7 @@ func (s *server) getCertificate(ctx context.Context, in *certificateJSONInput) (
 		withKey = in.IncludeKey == "true"
 	}
 	if withKey && actor.TokenRole != dcvaas.TokenAdmin && actor.TokenRole != dcvaas.TokenDelivery {
+		s.keyReadDenied(ctx, actor.OrgID)
 		return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "private keys are only given to admin and delivery tokens")
 	}
 	form := "json"

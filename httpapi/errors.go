@@ -44,6 +44,13 @@ type problem struct {
 func (s *server) toProblem(ctx context.Context, err error) problem {
 	code := dcvaas.ErrorCode(err)
 	status, ok := statusOf[code]
+	if !ok && s.unavailable != nil && s.unavailable(err) {
+		// The database did not answer in time (locked, overloaded): the
+		// client may try again shortly (overload.go).
+		s.quiet.WarnContext(ctx, "request failed: database unavailable", "err", err)
+		return problem{status: http.StatusServiceUnavailable, detail: "the database is busy; try again shortly",
+			headers: http.Header{"Retry-After": {retryAfterUnavailable}}}
+	}
 	if !ok {
 		s.log.ErrorContext(ctx, "request failed", "err", err)
 		return problem{status: http.StatusInternalServerError, detail: "internal error"}
@@ -53,6 +60,8 @@ func (s *server) toProblem(ctx context.Context, err error) problem {
 	case dcvaas.EUNAUTHORIZED:
 		// RFC 6750 §3: a 401 names the scheme the client should use.
 		p.headers = http.Header{"WWW-Authenticate": {`Bearer realm="dcvaas"`}}
+	case dcvaas.EUNAVAILABLE:
+		p.headers = http.Header{"Retry-After": {retryAfterUnavailable}}
 	case dcvaas.EINVALID:
 		var e *dcvaas.Error
 		if errors.As(err, &e) {

@@ -21,13 +21,14 @@ func (s *server) health(context.Context, *struct{}) (*healthOutput, error) {
 	return okBody, nil
 }
 
-// readiness asks Deps.Ready (the database is reachable and migrated).
+// readiness asks Deps.Ready (the database is reachable and migrated),
+// answering within readyTimeout.
 func (s *server) readiness(ctx context.Context, _ *struct{}) (*healthOutput, error) {
 	if s.ready == nil {
 		return okBody, nil
 	}
-	if err := s.ready(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
+	if err := readyWithin(ctx, s.ready); err != nil {
+		s.quiet.WarnContext(ctx, "not ready", "err", err) // polled: sampled
 		return nil, &dcvaas.Error{Code: dcvaas.EUNAVAILABLE, Message: "not ready", Err: err}
 	}
 	return okBody, nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/ratelimit"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
 )
@@ -42,6 +44,7 @@ func (c *clock) Now() time.Time {
 }
 
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+func (c *clock) Set(t time.Time)         { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // tenant is one bootstrapped organization with an admin and a read token.
 type tenant struct {
@@ -62,12 +65,21 @@ type bundle struct {
 	clock *clock
 	a, b  *tenant
 	logs  *syncWriter
+	// url is the database's (storetest.URL).
+	url string
+	// secAudit is the server's security audit (options.secAudit).
+	secAudit *secaudit.Recorder
 }
 
 // options tweak the server of one test.
 type options struct {
 	rateLimit int
-	limiter   dcvaas.RateLimiter
+	// userRateLimit, ipRateLimit and proxies are Deps' (abuse_test.go).
+	userRateLimit int
+	ipRateLimit   int
+	proxies       []netip.Prefix
+	secAudit      bool
+	limiter       dcvaas.RateLimiter
 	// storeLimiter counts in the database, as clusters do, instead of
 	// memory; on PostgreSQL that is the default, as in serve (which then
 	// admits requests in one step, sqlstore/admit.go), unless memoryLimiter.
@@ -90,8 +102,9 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		o = opts[0]
 	}
 	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	db := storetest.NewDB(t, dialect, sqlstore.Options{Clock: clk.Now})
-	b := &bundle{t: t, db: db, clock: clk, logs: &syncWriter{}}
+	url := storetest.URL(t, dialect)
+	db := storetest.Open(t, url, sqlstore.Options{Clock: clk.Now})
+	b := &bundle{t: t, db: db, url: url, clock: clk, logs: &syncWriter{}}
 	b.a = b.tenant("Acme", "owner@acme.test")
 	b.b = b.tenant("Globex", "owner@globex.test")
 	if o.rateLimit == 0 {
@@ -110,6 +123,9 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 	if o.wrap != nil {
 		store = o.wrap(db)
 	}
+	if o.secAudit {
+		b.secAudit = secaudit.New(db, clk.Now, nil)
+	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hub := event.NewHub(db, 20*time.Millisecond, nil)
 	hubDone := make(chan struct{})
@@ -122,6 +138,11 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		Store:           store,
 		Limiter:         o.limiter,
 		RateLimit:       o.rateLimit,
+		UserRateLimit:   o.userRateLimit,
+		IPRateLimit:     o.ipRateLimit,
+		TrustedProxies:  o.proxies,
+		SecurityAudit:   b.secAudit,
+		Unavailable:     sqlstore.IsUnavailable,
 		VerifyZone:      "Verify.Test.",
 		// Tests use names under .example (RFC 6761), refused by default.
 		AllowTLDs:   []string{"example"},

@@ -88,7 +88,11 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // accessLog gives every request its id and writes one info line when it
 // ends: method, route pattern (never the raw path, which holds ids),
 // status, duration, organization and request id.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+//
+// Refused requests (401, 429) need no credentials to make, so their lines
+// go through quiet, which writes at most a few per route and minute and
+// then a count of the rest (logsample).
+func accessLog(log, quiet *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(RequestIDHeader)
@@ -115,6 +119,10 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			"durationMs", float64(time.Since(start).Microseconds()) / 1000}
 		if ri.orgID != "" {
 			attrs = append(attrs, "organizationId", ri.orgID)
+		}
+		if rec.status == http.StatusUnauthorized || rec.status == http.StatusTooManyRequests {
+			quiet.InfoContext(r.Context(), "http request", attrs...)
+			return
 		}
 		log.InfoContext(r.Context(), "http request", attrs...)
 	})

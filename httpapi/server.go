@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/dcvaas/dcvaas/cabudget"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -25,6 +27,9 @@ import (
 	"github.com/dcvaas/dcvaas/delivery"
 	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/gencache"
+	"github.com/dcvaas/dcvaas/logsample"
+	"github.com/dcvaas/dcvaas/ratelimit"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/session"
 )
 
@@ -45,6 +50,29 @@ type Deps struct {
 	// RateLimit is the number of requests per minute per organization;
 	// zero or less (or a nil Limiter) disables the limit.
 	RateLimit int
+	// UserRateLimit is the number of requests per minute per user, all of
+	// the user's tokens in every organization together; zero: RateLimit,
+	// less than zero: none.
+	UserRateLimit int
+	// IPRateLimit is the number of unauthenticated requests (failed
+	// authentications, OAuth callbacks, dashboard sign-ins) per minute per
+	// client address, counted in this process; zero or less: none.
+	IPRateLimit int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (ratelimit.ClientIP); empty: the peer is the client.
+	TrustedProxies []netip.Prefix
+	// StoreTimeout bounds how long a request's work may take (its context
+	// deadline), except for the event stream and the operations that call
+	// DNS providers; past it the request answers 503 with Retry-After. 0:
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
+	// Unavailable reports whether an error means the store could not do
+	// the work in time (sqlstore.IsUnavailable): 503 with Retry-After
+	// instead of 500. nil: only a passed deadline.
+	Unavailable func(error) bool
+	// SecurityAudit counts failed authentications and denied private-key
+	// reads in aggregate; nil: not recorded.
+	SecurityAudit *secaudit.Recorder
 	// VerifyZone is our delegation zone; CNAME targets are <label>.<zone>.
 	VerifyZone string
 	// AllowTLDs lets domain names under these labels through although
@@ -89,8 +117,22 @@ type server struct {
 	store   dcvaas.Store
 	limiter dcvaas.RateLimiter
 	// admitter is limiter when it is a dcvaas.Admitter and the limit is on.
-	admitter   dcvaas.Admitter
-	rateLimit  int
+	admitter  dcvaas.Admitter
+	rateLimit int
+	// userRateLimit is Deps.UserRateLimit resolved (≤ 0: none).
+	userRateLimit int
+	// ipLimiter counts unauthenticated requests per client address; nil
+	// when IPRateLimit is off.
+	ipLimiter   *ratelimit.Memory
+	ipRateLimit int
+	proxies     []netip.Prefix
+	secAudit    *secaudit.Recorder
+	// storeTimeout and unavailable are Deps' (overload.go).
+	storeTimeout time.Duration
+	unavailable  func(error) bool
+	// quiet is log sampled per message, route and status: what
+	// unauthenticated requests make the server write is bounded.
+	quiet      *slog.Logger
 	verifyZone string
 	allowTLDs  []string
 	hardDelete bool
@@ -124,17 +166,23 @@ type server struct {
 // NewServer returns the HTTP API.
 func NewServer(deps Deps) http.Handler {
 	s := &server{
-		store:      deps.Store,
-		budgets:    deps.Budgets,
-		budgetCAs:  deps.BudgetCAs,
-		limiter:    deps.Limiter,
-		rateLimit:  deps.RateLimit,
-		verifyZone: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
-		allowTLDs:  deps.AllowTLDs,
-		hardDelete: deps.HardDelete,
-		now:        deps.Clock,
-		log:        deps.Logger,
-		ready:      deps.Ready,
+		store:         deps.Store,
+		budgets:       deps.Budgets,
+		budgetCAs:     deps.BudgetCAs,
+		limiter:       deps.Limiter,
+		rateLimit:     deps.RateLimit,
+		userRateLimit: deps.UserRateLimit,
+		ipRateLimit:   deps.IPRateLimit,
+		proxies:       deps.TrustedProxies,
+		secAudit:      deps.SecurityAudit,
+		storeTimeout:  deps.StoreTimeout,
+		unavailable:   deps.Unavailable,
+		verifyZone:    strings.ToLower(strings.TrimSuffix(strings.TrimSpace(deps.VerifyZone), ".")),
+		allowTLDs:     deps.AllowTLDs,
+		hardDelete:    deps.HardDelete,
+		now:           deps.Clock,
+		log:           deps.Logger,
+		ready:         deps.Ready,
 
 		connections: deps.Connections,
 		keyring:     deps.Keyring,
@@ -159,6 +207,18 @@ func NewServer(deps Deps) http.Handler {
 		s.keyReads.store = ks
 	}
 	s.keyReads.log = s.log.WarnContext
+	if s.storeTimeout <= 0 {
+		s.storeTimeout = DefaultStoreTimeout
+	}
+	if s.unavailable == nil {
+		s.unavailable = func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }
+	}
+	if s.userRateLimit == 0 {
+		s.userRateLimit = s.rateLimit
+	}
+	if s.ipRateLimit > 0 {
+		s.ipLimiter = ratelimit.NewMemory()
+	}
 	if a, ok := deps.Limiter.(dcvaas.Admitter); ok && deps.RateLimit > 0 {
 		s.admitter = a
 	}
@@ -169,9 +229,10 @@ func NewServer(deps Deps) http.Handler {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = WithRequestID(s.log) // requestid.go
+	s.quiet = logsample.Logger(s.log, 20, "route", "status")
 	mux := http.NewServeMux()
 	s.api = newAPI(mux)
-	s.api.UseMiddleware(s.noStore, s.authenticate, s.limitRate, s.authorize)
+	s.api.UseMiddleware(s.noStore, s.bound, s.authenticate, s.limitRate, s.authorize)
 	addRoutes(mux, s.api, s)
 	doc, err := document(s.api)
 	if err != nil {
@@ -180,7 +241,7 @@ func NewServer(deps Deps) http.Handler {
 		panic(fmt.Sprintf("httpapi: openapi document: %v", err))
 	}
 	s.openapi = doc
-	return accessLog(s.log, cors(deps.CORSOrigins, mux))
+	return accessLog(s.log, s.quiet, cors(deps.CORSOrigins, s.clientAddress(mux)))
 }
 
 // OpenAPI returns the API's OpenAPI 3.0.3 document as indented JSON; the

@@ -49,14 +49,19 @@ func (s *server) tlsCertificate(ctx context.Context, in *tlsCertificateInput) (*
 		return nil, dcvaas.Errorf(dcvaas.ENOTIMPLEMENTED, "certificates cannot be served on this server")
 	}
 	if !apitoken.Valid(in.Token) {
+		s.secAudit.Add(dcvaas.SecurityAuthFailed, "", clientIPFrom(ctx))
 		return nil, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token")
 	}
 	now := s.now()
 	auth, err := s.store.Authenticate(ctx, apitoken.Hash(in.Token), now)
 	if err != nil {
+		if dcvaas.ErrorCode(err) == dcvaas.EUNAUTHORIZED {
+			s.secAudit.Add(dcvaas.SecurityAuthFailed, "", clientIPFrom(ctx))
+		}
 		return nil, err
 	}
 	if auth.Token.Role != dcvaas.TokenDelivery {
+		s.keyReadDenied(ctx, auth.Token.OrgID)
 		// An admin token in a URL would be a key to everything.
 		return nil, dcvaas.Errorf(dcvaas.EFORBIDDEN, "this endpoint takes delivery tokens only")
 	}

@@ -35,7 +35,7 @@ func (e *Engine) dnsCheck(ctx context.Context, r *run) outcome {
 	if err != nil {
 		var lerr *resolve.Error
 		if errors.As(err, &lerr) {
-			e.log.WarnContext(ctx, "dns check lookup failed", "jobId", r.job.ID, "err", err)
+			e.lookupLog.WarnContext(ctx, "dns check lookup failed", "jobId", r.job.ID, "err", err)
 			return outcome{kind: kindRetry, msg: fmt.Sprintf("DNS lookup of %s failed (%s); will retry", name, lerr.Reason())}
 		}
 		return e.retryErr(ctx, r, err)

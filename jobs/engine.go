@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/logsample"
 	"github.com/dcvaas/dcvaas/resolve"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -129,9 +130,12 @@ type handler func(ctx context.Context, r *run) outcome
 
 // Engine runs the jobs. It implements sqlstore.Enqueuer.
 type Engine struct {
-	cfg       Config
-	db        *sqlstore.DB
-	log       *slog.Logger
+	cfg Config
+	db  *sqlstore.DB
+	log *slog.Logger
+	// lookupLog writes DNS lookup failures, sampled (logsample): a
+	// resolver outage fails every domain's check at once.
+	lookupLog *slog.Logger
 	now       dcvaas.Clock
 	resolver  *resolve.Resolver
 	backoff   Backoff
@@ -166,7 +170,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, db: cfg.DB, log: cfg.Logger, now: cfg.Clock, resolver: res,
-		backoff: Backoff{Base: cfg.RetryBackoff, Max: time.Hour, Jitter: 0.2},
+		lookupLog: logsample.Logger(cfg.Logger, 20),
+		backoff:   Backoff{Base: cfg.RetryBackoff, Max: time.Hour, Jitter: 0.2},
 	}
 	e.starts = &batcher[sqlstore.JobClaim, sqlstore.StartedJob]{max: roundMax, run: e.db.StartJobs}
 	e.successes = &batcher[sqlstore.JobSuccess, bool]{max: roundMax, run: e.db.SucceedJobs}

@@ -153,7 +153,7 @@ func (e *Engine) checkDelegation(ctx context.Context, id string) (string, error)
 		if errors.As(err, &lerr) {
 			reason = lerr.Reason()
 		}
-		e.log.WarnContext(ctx, "delegation check lookup failed", "domainId", d.ID, "name", name, "reason", reason, "err", err)
+		e.lookupLog.WarnContext(ctx, "delegation check lookup failed", "domainId", d.ID, "name", name, "reason", reason, "err", err)
 		return "error", nil
 	}
 	found, msg := dcvaas.CNAMEOK, ""

@@ -21,15 +21,19 @@ import (
 // organization, ratelimit.go) instead of two, and a revoked token is
 // refused at its next request on every node.
 //
+// The user's count comes first (dcvaas.TakeRequest); when it refuses, the
+// organization's is not taken and nothing confirmed a cached answer, so it
+// is read again: a refused request costs a read more, an allowed one not.
+//
 // SQLite sees every change itself (readcache.go): there Admit is
-// Authenticate and Take.
-func (db *DB) Admit(ctx context.Context, hash string, limit int, now time.Time) (dcvaas.Admission, error) {
+// Authenticate and TakeRequest.
+func (db *DB) Admit(ctx context.Context, hash string, orgLimit, userLimit int, now time.Time) (dcvaas.Admission, error) {
 	if db.dialect != Postgres {
 		a, err := db.Authenticate(ctx, hash, now)
 		if err != nil {
 			return dcvaas.Admission{}, err
 		}
-		d, err := db.Take(ctx, a.Token.OrgID, limit, now)
+		d, err := dcvaas.TakeRequest(ctx, db, a.Token.UserID, userLimit, a.Token.OrgID, orgLimit, now)
 		return dcvaas.Admission{Auth: a, Rate: d, RateErr: err}, nil
 	}
 	a, version, cached := db.admitted.get(hash, now)
@@ -40,7 +44,7 @@ func (db *DB) Admit(ctx context.Context, hash string, limit int, now time.Time) 
 		}
 		db.admitted.put(hash, a, version)
 	}
-	d, current, rateErr := db.take(ctx, a.Token.OrgID, limit, now)
+	d, current, rateErr := db.takeRequest(ctx, a.Token.UserID, userLimit, a.Token.OrgID, orgLimit, now)
 	if cached && (rateErr != nil || current != version) {
 		// Something about the organization's identities changed since the
 		// answer was read (or the count, which confirms it, failed): read
@@ -54,6 +58,27 @@ func (db *DB) Admit(ctx context.Context, hash string, limit int, now time.Time) 
 		a = fresh
 	}
 	return dcvaas.Admission{Auth: a, Rate: d, RateErr: rateErr}, nil
+}
+
+// takeRequest is dcvaas.TakeRequest that also returns the organization's
+// identity version read by its count (-1 when that count was not taken).
+func (db *DB) takeRequest(ctx context.Context, userID string, userLimit int, orgID string, orgLimit int, now time.Time) (dcvaas.RateDecision, int64, error) {
+	var ud dcvaas.RateDecision
+	haveUser := userID != "" && userLimit > 0
+	if haveUser {
+		var err error
+		if ud, _, err = db.take(ctx, dcvaas.UserRateKey(userID), userLimit, now); err != nil || !ud.Allowed {
+			return ud, -1, err
+		}
+	}
+	if orgLimit <= 0 {
+		return ud, -1, nil
+	}
+	od, version, err := db.take(ctx, dcvaas.OrgRateKey(orgID), orgLimit, now)
+	if err != nil {
+		return od, -1, err
+	}
+	return dcvaas.Tighter(ud, od, haveUser), version, nil
 }
 
 // admittedTokens keeps PostgreSQL's token answers with the identity version

@@ -28,7 +28,7 @@ func TestAdmit(t *testing.T) {
 			}
 			admit := func(t *testing.T, want string) *dcvaas.Admission {
 				t.Helper()
-				a, err := db.Admit(ctx, "hash", 100, now)
+				a, err := db.Admit(ctx, "hash", 100, 100, now)
 				if code := dcvaas.ErrorCode(err); code != want {
 					t.Fatalf("Admit: %v, want %q", err, want)
 				}
@@ -91,7 +91,7 @@ func TestAdmit(t *testing.T) {
 			}
 
 			// Expired since it was kept.
-			if _, err := db.Admit(ctx, "hash", 100, expires); dcvaas.ErrorCode(err) != dcvaas.EUNAUTHORIZED {
+			if _, err := db.Admit(ctx, "hash", 100, 100, expires); dcvaas.ErrorCode(err) != dcvaas.EUNAUTHORIZED {
 				t.Fatalf("expired token admitted: %v", err)
 			}
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,31 @@ type Options struct {
 	Enqueuer Enqueuer
 	// MaxConns bounds the PostgreSQL pool; 0: DefaultMaxConns.
 	MaxConns int
+	// Synchronous is SQLite's synchronous pragma: "full" (also "") or
+	// "normal". With WAL, NORMAL does not sync the WAL at each commit, so
+	// an OS crash or power loss can roll back commits that were
+	// acknowledged; FULL syncs it before a commit returns
+	// (docs/benchmarks.md measures the cost).
+	Synchronous string
+}
+
+// SQLiteBusyTimeout is how long an SQLite statement waits for a lock that
+// another connection (another process: dcvaas cron run, a sqlite3 shell)
+// holds before it fails with SQLITE_BUSY, which the API answers with 503
+// and Retry-After (IsUnavailable). The wait does not see the caller's
+// context, so it is what bounds a request against a locked file: a few
+// seconds, not the 20 s a request used to hang before its 500.
+const SQLiteBusyTimeout = 4 * time.Second
+
+// SQLiteSynchronous returns the pragma value of an Options.Synchronous.
+func SQLiteSynchronous(v string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "full":
+		return "FULL", nil
+	case "normal":
+		return "NORMAL", nil
+	}
+	return "", fmt.Errorf("SQLite synchronous mode %q: want full or normal", v)
 }
 
 // DefaultMaxConns is the PostgreSQL pool size when Options does not say:
@@ -157,7 +183,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		}
 		// _txlock=immediate takes the write lock at BEGIN, so two writers
 		// queue on busy_timeout instead of failing to upgrade mid-transaction.
-		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
+		sync, err := SQLiteSynchronous(opts.Synchronous)
+		if err != nil {
+			return nil, err
+		}
+		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(" + strconv.Itoa(int(SQLiteBusyTimeout.Milliseconds())) + ")&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
 		db.cache = newReadCache()
 		writer, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_txlock=immediate", &db.queries, db.cache.committed, identityTables...)
 		if err != nil {

@@ -44,32 +44,27 @@ func forEachRateDB(t *testing.T, fn func(t *testing.T, r *rateDB)) {
 	}
 }
 
-type windowCount struct {
-	window time.Time
-	count  int
+// used is how many requests key's row holds at now with limit: (TAT -
+// now) / T, or 0 without a row. All at one instant, that is the count.
+func (r *rateDB) used(t *testing.T, key string, limit int, now time.Time) int {
+	t.Helper()
+	var tat int64
+	err := r.raw.QueryRow(`SELECT tat FROM rate_limit_tats WHERE key = $1`, key).Scan(&tat)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return int(max(tat-now.UnixMicro(), 0) / dcvaas.NewGCRA(limit).Interval)
 }
 
-// rows returns the rate_limits rows of key, oldest window first.
-func (r *rateDB) rows(t *testing.T, key string) []windowCount {
+func (r *rateDB) exists(t *testing.T, key string) bool {
 	t.Helper()
-	rs, err := r.raw.Query(`SELECT window_start, count FROM rate_limits WHERE key = $1 ORDER BY window_start`, key)
-	if err != nil {
+	var n int
+	if err := r.raw.QueryRow(`SELECT count(*) FROM rate_limit_tats WHERE key = $1`, key).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	defer rs.Close()
-	var out []windowCount
-	for rs.Next() {
-		var w int64
-		var c int
-		if err := rs.Scan(&w, &c); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, windowCount{time.UnixMicro(w).UTC(), c})
-	}
-	if err := rs.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return n == 1
 }
 
 // burst runs n concurrent Takes of key and returns their decisions, failing
@@ -141,18 +136,16 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // TestTakeCombinedExact: concurrent Takes of one key, combined into few
-// upserts, decide exactly as one upsert each would: with limit 150, 150 of
-// 200 pass and the counts handed out are 1..200, each once.
+// statements, decide exactly as one statement each would: with limit 150,
+// 150 of 200 pass and the counts handed out are 1..200, each once.
 func TestTakeCombinedExact(t *testing.T) {
 	forEachRateDB(t, func(t *testing.T, r *rateDB) {
 		now := time.Date(2026, 11, 1, 12, 0, 10, 0, time.UTC)
-		window := now.Truncate(time.Minute)
-
 		// limit 150: decisions
 		ds := mustBurst(t, r.db, "org-a", 150, 200, now)
 		var remaining []int
 		for _, d := range ds {
-			if d.Limit != 150 || !d.Reset.Equal(window.Add(time.Minute)) {
+			if d.Limit != 150 || (!d.Allowed && !d.Reset.Equal(now.Add(time.Minute))) {
 				t.Fatalf("decision %+v", d)
 			}
 			if d.Allowed {
@@ -170,8 +163,9 @@ func TestTakeCombinedExact(t *testing.T) {
 				t.Fatalf("allowed remainings %v, want 0..149 each once", remaining)
 			}
 		}
-		if got := r.rows(t, "org-a"); len(got) != 1 || got[0] != (windowCount{window, 200}) {
-			t.Fatalf("rows %+v, want count 200", got)
+		// Refused requests do not spend the budget.
+		if got := r.used(t, "org-a", 150, now); got != 150 {
+			t.Fatalf("row holds %d, want 150", got)
 		}
 
 		// A limit above the burst shows every count: limit - remaining.
@@ -190,8 +184,8 @@ func TestTakeCombinedExact(t *testing.T) {
 				t.Fatalf("counts %v, want 1..200 each once", counts)
 			}
 		}
-		if got := r.rows(t, "org-b"); len(got) != 1 || got[0].count != 200 {
-			t.Fatalf("rows %+v, want count 200", got)
+		if got := r.used(t, "org-b", big, now); got != 200 {
+			t.Fatalf("row holds %d, want 200", got)
 		}
 
 		// Mixed with sequential Takes the count goes on where it was.
@@ -225,8 +219,8 @@ func TestTakeKeysIndependent(t *testing.T) {
 		}
 		waitGroup(t, &wg, time.Minute)
 		for _, k := range keys {
-			if got := r.rows(t, k); len(got) != 1 || got[0].count != 50 {
-				t.Fatalf("%s: rows %+v, want count 50", k, got)
+			if got := r.used(t, k, 30, now); got != 30 {
+				t.Fatalf("%s: row holds %d, want 30", k, got)
 			}
 		}
 
@@ -240,7 +234,7 @@ func TestTakeKeysIndependent(t *testing.T) {
 			_, err := r.db.Take(context.Background(), "org-a", 30, now)
 			aDone <- err
 		}()
-		waitUntil(t, "org-a's upsert to wait on the lock", func() bool { return b.waiters(t) == 1 })
+		waitUntil(t, "org-a's statement to wait on the lock", func() bool { return b.waiters(t) == 1 })
 		for range 3 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := r.db.Take(ctx, "org-b", 1000, now)
@@ -253,79 +247,47 @@ func TestTakeKeysIndependent(t *testing.T) {
 		if err := recvErr(t, aDone); err != nil {
 			t.Fatal(err)
 		}
-		if got := r.rows(t, "org-a"); got[0].count != 51 {
-			t.Fatalf("org-a rows %+v, want 51", got)
+		if got := r.used(t, "org-a", 30, now); got != 30 {
+			t.Fatalf("org-a row holds %d, want 30", got)
 		}
 	})
 }
 
-// TestTakeWindowRollover: the first Take of a new window sweeps the key's
-// older windows, also when the first is one of a combined burst.
-func TestTakeWindowRollover(t *testing.T) {
+// TestTakeBoundaryBurst: with fixed one-minute windows, limit requests at
+// 12:00:59 and limit more at 12:01:01 all passed: twice the limit in two
+// seconds. GCRA lets the limit through plus what two seconds earn back,
+// also when the requests come combined.
+func TestTakeBoundaryBurst(t *testing.T) {
 	forEachRateDB(t, func(t *testing.T, r *rateDB) {
-		ctx := context.Background()
+		const limit = 60
+		before := time.Date(2026, 11, 1, 12, 0, 59, 0, time.UTC)
+		allowed := 0
+		for _, at := range []time.Time{before, before.Add(2 * time.Second)} {
+			for _, d := range mustBurst(t, r.db, "org-a", limit, limit, at) {
+				if d.Allowed {
+					allowed++
+				}
+			}
+		}
+		if allowed != limit+2 {
+			t.Fatalf("%d of %d allowed across the minute boundary, want %d", allowed, 2*limit, limit+2)
+		}
+	})
+}
+
+// TestTakeSweep: rows whose TAT has passed (a full budget, like no row)
+// are deleted, at most once a minute.
+func TestTakeSweep(t *testing.T) {
+	forEachRateDB(t, func(t *testing.T, r *rateDB) {
 		t0 := time.Date(2026, 11, 1, 12, 0, 10, 0, time.UTC)
-		for i, now := range []time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute)} {
-			if _, err := r.db.Take(ctx, "org-a", 10, now); err != nil {
-				t.Fatal(err)
-			}
-			if i == 0 { // org-b keeps its old window: sweeps are per key
-				if _, err := r.db.Take(ctx, "org-b", 10, now); err != nil {
-					t.Fatal(err)
-				}
-			}
+		r.take(t, "org-a", t0)
+		r.take(t, "org-b", t0.Add(30*time.Second))
+		if !r.exists(t, "org-a") || !r.exists(t, "org-b") {
+			t.Fatal("rows missing")
 		}
-		if got := r.rows(t, "org-a"); len(got) != 1 || got[0] != (windowCount{t0.Add(2 * time.Minute).Truncate(time.Minute), 1}) {
-			t.Fatalf("org-a rows after rollover %+v", got)
-		}
-		if got := r.rows(t, "org-b"); len(got) != 1 || got[0] != (windowCount{t0.Truncate(time.Minute), 1}) {
-			t.Fatalf("org-b rows %+v, want its old window", got)
-		}
-
-		// A burst at the next window: the Take that got count 1 sweeps
-		// before it returns.
-		t3 := t0.Add(3 * time.Minute)
-		ds := mustBurst(t, r.db, "org-a", 1000, 40, t3)
-		fresh := 0
-		for _, d := range ds {
-			if d.Remaining == 999 {
-				fresh++
-			}
-		}
-		if fresh != 1 {
-			t.Fatalf("%d Takes got count 1", fresh)
-		}
-		if got := r.rows(t, "org-a"); len(got) != 1 || got[0] != (windowCount{t3.Truncate(time.Minute), 40}) {
-			t.Fatalf("org-a rows after burst rollover %+v", got)
-		}
-
-		// Takes of two windows at once (around the boundary) each count in
-		// their own window.
-		t4 := t3.Add(time.Minute)
-		var wg sync.WaitGroup
-		for i := range 40 {
-			now := t3
-			if i%2 == 1 {
-				now = t4
-			}
-			wg.Go(func() {
-				if _, err := r.db.Take(ctx, "org-c", 1000, now); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		waitGroup(t, &wg, time.Minute)
-		total := 0
-		for _, row := range r.rows(t, "org-c") {
-			if !row.window.Equal(t3.Truncate(time.Minute)) && !row.window.Equal(t4.Truncate(time.Minute)) {
-				t.Fatalf("org-c row %+v", row)
-			}
-			total += row.count
-		}
-		// t3's requests may be swept by t4's first one, so at least t4's 20
-		// remain and at most all 40.
-		if got := r.rows(t, "org-c"); got[len(got)-1] != (windowCount{t4.Truncate(time.Minute), 20}) || total > 40 {
-			t.Fatalf("org-c rows %+v", got)
+		r.take(t, "org-c", t0.Add(2*time.Minute))
+		if r.exists(t, "org-a") || r.exists(t, "org-b") || !r.exists(t, "org-c") {
+			t.Fatal("spent rows not swept")
 		}
 	})
 }
@@ -368,13 +330,13 @@ func TestTakeCanceled(t *testing.T) {
 			t.Fatalf("counts of the live Takes %v, want 66 distinct", counts)
 		}
 		// A canceled Take is counted only if its batch had been sent.
-		got := r.rows(t, "org-a")
-		if len(got) != 1 || got[0].count < 66 || got[0].count > 100 || counts[65] > got[0].count {
-			t.Fatalf("rows %+v, counts %v", got, counts)
+		got := r.used(t, "org-a", 1000, now)
+		if got < 66 || got > 100 || counts[65] > got {
+			t.Fatalf("row holds %d, counts %v", got, counts)
 		}
 		d, err := r.db.Take(context.Background(), "org-a", 1000, now)
-		if err != nil || 1000-d.Remaining != got[0].count+1 {
-			t.Fatalf("take after cancellations: %+v %v (row was %d)", d, err, got[0].count)
+		if err != nil || 1000-d.Remaining != got+1 {
+			t.Fatalf("take after cancellations: %+v %v (row held %d)", d, err, got)
 		}
 
 		if r.d != sqlstore.Postgres {
@@ -390,7 +352,7 @@ func TestTakeCanceled(t *testing.T) {
 				_, err := r.db.Take(context.Background(), "org-b", 1000, now)
 				first <- err
 			}()
-			waitUntil(t, "the first upsert to wait on the lock", func() bool { return b.waiters(t) == 1 })
+			waitUntil(t, "the first statement to wait on the lock", func() bool { return b.waiters(t) == 1 })
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg, gone sync.WaitGroup
 			live := make(chan int, 10)
@@ -414,13 +376,13 @@ func TestTakeCanceled(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond) // let them queue
 			if n := b.waiters(t); n != 1 {
-				t.Fatalf("%d upserts wait on the lock, want 1", n)
+				t.Fatalf("%d statements wait on the lock, want 1", n)
 			}
 			cancel()
 			// The canceled ones return while the lock is still held.
 			waitGroup(t, &gone, 30*time.Second)
 			if n := b.waiters(t); n != 1 || len(live) != 0 || len(first) != 0 {
-				t.Fatalf("after cancel: %d upserts wait on the lock, %d live done, first done %v", n, len(live), len(first) != 0)
+				t.Fatalf("after cancel: %d statements wait on the lock, %d live done, first done %v", n, len(live), len(first) != 0)
 			}
 			b.release(t)
 			waitGroup(t, &wg, time.Minute)
@@ -438,20 +400,20 @@ func TestTakeCanceled(t *testing.T) {
 			if !slices.Equal(got, []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) {
 				t.Fatalf("live counts %v", got)
 			}
-			if rows := r.rows(t, "org-b"); rows[0].count != 12 {
-				t.Fatalf("rows %+v, want 12", rows)
+			if got := r.used(t, "org-b", 1000, now); got != 12 {
+				t.Fatalf("row holds %d, want 12", got)
 			}
 		})
 		t.Run("sent", func(t *testing.T) {
 			// When every member of a sent batch gives up, they return and
-			// its upsert is canceled; the key goes on working.
+			// its statement is canceled; the key goes on working.
 			r.take(t, "org-c", now)
 			b := r.block(t, "org-c")
 			ctxA, cancelA := context.WithCancel(context.Background())
 			ctxB, cancelB := context.WithCancel(context.Background())
 			errA, errB := make(chan error, 1), make(chan error, 1)
 			go func() { _, err := r.db.Take(ctxA, "org-c", 1000, now); errA <- err }()
-			waitUntil(t, "A's upsert to wait on the lock", func() bool { return b.waiters(t) == 1 })
+			waitUntil(t, "A's statement to wait on the lock", func() bool { return b.waiters(t) == 1 })
 			go func() { _, err := r.db.Take(ctxB, "org-c", 1000, now); errB <- err }()
 			time.Sleep(50 * time.Millisecond) // let B queue behind A
 			cancelA()
@@ -460,18 +422,18 @@ func TestTakeCanceled(t *testing.T) {
 			}
 			// B's batch goes out and waits on the lock in turn (A's backend
 			// may still be waiting too until its cancel request lands).
-			waitUntil(t, "B's upsert to wait on the lock", func() bool { return b.waiters(t) == 1 })
+			waitUntil(t, "B's statement to wait on the lock", func() bool { return b.waiters(t) == 1 })
 			cancelB()
 			if err := recvErr(t, errB); !errors.Is(err, context.Canceled) {
 				t.Fatalf("B: %v", err)
 			}
 			b.release(t)
-			// Whether a canceled upsert still committed depends on when
+			// Whether a canceled statement still committed depends on when
 			// PostgreSQL got the cancel request: the row had 1, A and B may
 			// each be counted or not.
 			d, err := r.db.Take(context.Background(), "org-c", 1000, now)
 			if c := 1000 - d.Remaining; err != nil || c < 2 || c > 4 {
-				t.Fatalf("take after canceled upserts: %+v %v", d, err)
+				t.Fatalf("take after canceled statements: %+v %v", d, err)
 			}
 		})
 	})
@@ -484,7 +446,7 @@ func (r *rateDB) take(t *testing.T, key string, now time.Time) {
 	}
 }
 
-// blocker holds the row locks of a key's rate_limits rows (PostgreSQL).
+// blocker holds the row lock of a key's rate_limit_tats row (PostgreSQL).
 type blocker struct {
 	r   *rateDB
 	tx  *sql.Tx
@@ -502,7 +464,7 @@ func (r *rateDB) block(t *testing.T, key string) *blocker {
 	if err := tx.QueryRow(`SELECT pg_backend_pid()`).Scan(&b.pid); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(`SELECT 1 FROM rate_limits WHERE key = $1 FOR UPDATE`, key); err != nil {
+	if _, err := tx.Exec(`SELECT 1 FROM rate_limit_tats WHERE key = $1 FOR UPDATE`, key); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/session"
 )
 
@@ -51,6 +52,9 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 			s.Logger.ErrorContext(r.Context(), "sign-in failed", "err", err)
 			v.Error = "Something went wrong on our side. Try again in a moment."
 		} else {
+			if dcvaas.ErrorCode(err) == dcvaas.EUNAUTHORIZED {
+				s.SecurityAudit.Add(dcvaas.SecurityAuthFailed, "", ratelimit.ClientIPFrom(r.Context()))
+			}
 			v.Error = "That token is not valid, has expired or was revoked."
 			v.Fields = map[string]string{"token": v.Error}
 		}

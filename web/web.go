@@ -25,6 +25,7 @@ import (
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/acme"
 	"github.com/dcvaas/dcvaas/connection"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/session"
 )
 
@@ -61,8 +62,12 @@ type Deps struct {
 	// count against it like API requests (nil or 0: no limit).
 	Limiter   dcvaas.RateLimiter
 	RateLimit int
-	Clock     dcvaas.Clock
-	Logger    *slog.Logger
+	// UserRateLimit is the API's per-user budget (0: RateLimit, < 0: none).
+	UserRateLimit int
+	// SecurityAudit counts failed sign-ins in aggregate; nil: not recorded.
+	SecurityAudit *secaudit.Recorder
+	Clock         dcvaas.Clock
+	Logger        *slog.Logger
 	// SSO, when set, offers single sign-on with OpenID Connect.
 	SSO *SSO
 }
@@ -210,7 +215,11 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request, c *call) bool {
 		return true
 	}
 	now := s.Clock()
-	d, err := s.Limiter.Take(r.Context(), c.actor.OrgID, s.RateLimit, now)
+	userLimit := s.UserRateLimit
+	if userLimit == 0 {
+		userLimit = s.RateLimit
+	}
+	d, err := dcvaas.TakeRequest(r.Context(), s.Limiter, c.actor.UserID, userLimit, c.actor.OrgID, s.RateLimit, now)
 	if err != nil {
 		s.Logger.WarnContext(r.Context(), "rate limiter failed; request allowed", "org_id", c.actor.OrgID, "err", err)
 		return true
@@ -218,7 +227,7 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request, c *call) bool {
 	if d.Allowed {
 		return true
 	}
-	wait := max(int(d.Reset.Sub(now).Seconds()+0.999), 1)
+	wait := max(int(d.RetryAt.Sub(now).Seconds()+0.999), 1)
 	w.Header().Set("Retry-After", strconv.Itoa(wait))
 	s.fail(w, r, c, dcvaas.Errorf(dcvaas.ERATELIMITED,
 		"rate limit of %d requests per minute exceeded; retry in %d seconds", d.Limit, wait))

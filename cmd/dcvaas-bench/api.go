@@ -40,6 +40,7 @@ func apiBench(ctx context.Context, args []string) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	only1 := fs.String("db", "", "run only this database: sqlite or postgres (for profiling)")
 	conns := fs.Int("db-conns", 0, "PostgreSQL pool size; 0: the default of dcvaas serve")
+	syncModes := fs.String("sqlite-sync", "full", "SQLite synchronous mode: full (the default of dcvaas serve), normal, or both (each measured in turn, FULL first, in this run)")
 	fs.Parse(args)
 	switch {
 	case *duration <= 0:
@@ -50,6 +51,15 @@ func apiBench(ctx context.Context, args []string) error {
 		return fmt.Errorf("-db-conns must be 0 (the default) or at least 2, got %d", *conns)
 	case *only1 != "" && *only1 != string(sqlstore.SQLite) && *only1 != string(sqlstore.Postgres):
 		return fmt.Errorf("-db must be sqlite or postgres, got %q", *only1)
+	}
+	modes := []string{*syncModes}
+	if *syncModes == "both" {
+		modes = []string{"full", "normal"}
+	}
+	for _, m := range modes {
+		if _, err := sqlstore.SQLiteSynchronous(m); err != nil {
+			return fmt.Errorf("-sqlite-sync: %w", err)
+		}
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -64,7 +74,7 @@ func apiBench(ctx context.Context, args []string) error {
 
 	var out strings.Builder
 	out.WriteString(apiBenchAbout)
-	fmt.Fprintf(&out, "Command: `go run ./cmd/dcvaas-bench api -duration %s -clients %d -rounds %d`  \n", *duration, *clients, *rounds)
+	fmt.Fprintf(&out, "Command: `go run ./cmd/dcvaas-bench api -duration %s -clients %d -rounds %d%s`  \n", *duration, *clients, *rounds, cmdFlags(*syncModes, *only, *only1))
 	fmt.Fprintf(&out, "Machine: %d CPUs (%s/%s), %s; load generator in the same process; median of %d rounds; %s.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), *rounds, time.Now().UTC().Format("2006-01-02"))
 	dialects := []sqlstore.Dialect{sqlstore.SQLite}
@@ -75,19 +85,29 @@ func apiBench(ctx context.Context, args []string) error {
 		if *only1 != "" && string(d) != *only1 {
 			continue
 		}
-		rows, err := apiBenchDialect(ctx, d, *duration, *clients, *rounds, *conns)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d, err)
+		dmodes := modes
+		if d != sqlstore.SQLite {
+			dmodes = []string{""}
 		}
-		fmt.Fprintf(&out, "**%s**\n\n| scenario | req/s | p50 | p99 | vs /healthz | errors |\n|---|---|---|---|---|---|\n", d)
-		base := rows[0].rate
-		if onlyScenario != "" {
-			base = 0
+		for _, mode := range dmodes {
+			rows, err := apiBenchDialect(ctx, d, mode, *duration, *clients, *rounds, *conns)
+			if err != nil {
+				return fmt.Errorf("%s: %w", d, err)
+			}
+			title := string(d)
+			if mode != "" {
+				title += " (synchronous=" + strings.ToUpper(mode) + ")"
+			}
+			fmt.Fprintf(&out, "**%s**\n\n| scenario | req/s | p50 | p99 | vs /healthz | errors |\n|---|---|---|---|---|---|\n", title)
+			base := rows[0].rate
+			if onlyScenario != "" {
+				base = 0
+			}
+			for _, r := range rows {
+				fmt.Fprintln(&out, r.row(base))
+			}
+			fmt.Fprintln(&out)
 		}
-		for _, r := range rows {
-			fmt.Fprintln(&out, r.row(base))
-		}
-		fmt.Fprintln(&out)
 	}
 	fmt.Print(out.String())
 	if *write != "" {
@@ -96,13 +116,28 @@ func apiBench(ctx context.Context, args []string) error {
 	return nil
 }
 
-func apiBenchDialect(ctx context.Context, dialect sqlstore.Dialect, d time.Duration, clients, rounds, conns int) ([]result, error) {
+// cmdFlags is the optional flags of a run, as typed, for its Command line.
+func cmdFlags(sync, only, db string) string {
+	var b strings.Builder
+	if sync != "full" {
+		fmt.Fprintf(&b, " -sqlite-sync %s", sync)
+	}
+	if only != "" {
+		fmt.Fprintf(&b, " -only '%s'", only)
+	}
+	if db != "" {
+		fmt.Fprintf(&b, " -db %s", db)
+	}
+	return b.String()
+}
+
+func apiBenchDialect(ctx context.Context, dialect sqlstore.Dialect, sync string, d time.Duration, clients, rounds, conns int) ([]result, error) {
 	dbURL, cleanup, err := freshDatabase(dialect)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	db, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{MaxConns: conns})
+	db, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{MaxConns: conns, Synchronous: sync})
 	if err != nil {
 		return nil, err
 	}

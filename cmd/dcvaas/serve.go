@@ -16,6 +16,7 @@ import (
 	"github.com/dcvaas/dcvaas/cabudget"
 	"github.com/dcvaas/dcvaas/httpapi"
 	"github.com/dcvaas/dcvaas/ratelimit"
+	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/sqlstore"
 )
 
@@ -81,8 +82,19 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	}
 	// One connection service for the API and for the jobs that retry its
 	// one-click setup when a provider is down.
-	conns := newConnections(cfg, db, kr, log)                             // connections.go
-	sessions, dashboard := newDashboard(cfg, db, kr, conns, limiter, log) // dashboard.go
+	// Failed authentications and denied key reads, in aggregate: flushed
+	// after each minute and at shutdown (after the last request).
+	audit := secaudit.New(db, time.Now, log)
+	audit.Start()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := audit.Stop(sctx); err != nil {
+			log.Warn("security audit not written at shutdown", "err", err)
+		}
+	}()
+	conns := newConnections(cfg, db, kr, log)                                    // connections.go
+	sessions, dashboard := newDashboard(cfg, db, kr, conns, limiter, audit, log) // dashboard.go
 	// The hub stops with the process's context; the SSE streams it feeds
 	// end with their requests, before the server's shutdown completes.
 	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
@@ -90,25 +102,32 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	defer hubDone()
 	defer stopHub()
 	handler := httpapi.NewServer(httpapi.Deps{
-		Events:      db,
-		Hub:         hub,
-		Store:       db,
-		Limiter:     limiter,
-		RateLimit:   cfg.RateLimit,
-		VerifyZone:  cfg.VerifyZone,
-		AllowTLDs:   cfg.AllowTLDs,
-		CORSOrigins: cfg.CORSOrigins,
-		HardDelete:  cfg.HardDelete,
-		Clock:       time.Now,
-		Logger:      log,
-		Ready:       ready,
-		Connections: conns,
-		Keyring:     kr,
-		Metrics:     metricsOnAPI(cfg),
-		Sessions:    sessions,
-		UI:          dashboard,
-		Budgets:     db,
-		BudgetCAs:   budgetCAs,
+		Events:    db,
+		Hub:       hub,
+		Store:     db,
+		Limiter:   limiter,
+		RateLimit: cfg.RateLimit,
+		// hardening.go
+		UserRateLimit:  cfg.Hardening.UserRateLimit,
+		IPRateLimit:    cfg.Hardening.IPRateLimit,
+		TrustedProxies: cfg.Hardening.TrustedProxies,
+		SecurityAudit:  audit,
+		StoreTimeout:   cfg.Hardening.DBTimeout,
+		Unavailable:    sqlstore.IsUnavailable,
+		VerifyZone:     cfg.VerifyZone,
+		AllowTLDs:      cfg.AllowTLDs,
+		CORSOrigins:    cfg.CORSOrigins,
+		HardDelete:     cfg.HardDelete,
+		Clock:          time.Now,
+		Logger:         log,
+		Ready:          ready,
+		Connections:    conns,
+		Keyring:        kr,
+		Metrics:        metricsOnAPI(cfg),
+		Sessions:       sessions,
+		UI:             dashboard,
+		Budgets:        db,
+		BudgetCAs:      budgetCAs,
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),

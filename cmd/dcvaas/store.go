@@ -13,7 +13,7 @@ import (
 
 // openStore connects to the configured database and applies migrations.
 func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*sqlstore.DB, error) {
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log, MaxConns: cfg.DBMaxConns})
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log, MaxConns: cfg.DBMaxConns, Synchronous: cfg.Hardening.SQLiteSynchronous})
 	if err != nil {
 		return nil, err
 	}
