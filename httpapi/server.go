@@ -26,6 +26,7 @@ import (
 	"github.com/dcvaas/dcvaas/event"
 	"github.com/dcvaas/dcvaas/gencache"
 	"github.com/dcvaas/dcvaas/session"
+	"github.com/dcvaas/dcvaas/webhook"
 )
 
 // apiVersion is the version of the API contract in the OpenAPI document.
@@ -79,6 +80,8 @@ type Deps struct {
 	// answers it with 501.
 	Budgets   cabudget.Store
 	BudgetCAs []cabudget.CAConfig
+	// Webhooks serves /api/webhooks; nil answers those routes with 501.
+	Webhooks *webhook.Service
 }
 
 // server holds the dependencies the handlers share.
@@ -104,6 +107,7 @@ type server struct {
 	ui          http.Handler
 	budgets     cabudget.Store
 	budgetCAs   []cabudget.CAConfig
+	webhooks    *webhook.Service
 
 	api     huma.API
 	touches touchThrottle
@@ -140,6 +144,7 @@ func NewServer(deps Deps) http.Handler {
 		sessions:    deps.Sessions,
 		ui:          deps.UI,
 		lists:       newListCache(),
+		webhooks:    deps.Webhooks,
 	}
 	if src, ok := deps.Store.(delivery.Source); ok && deps.Keyring != nil {
 		s.bundles = delivery.NewBundles(src, func(c *dcvaas.Certificate) ([]byte, error) {

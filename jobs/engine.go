@@ -107,6 +107,9 @@ type Config struct {
 	// of this node left running when it died, instead of waiting
 	// RescueAfter for River's rescuer (reclaim.go). Empty: no take-back.
 	NodeID string
+	// Webhooks configures webhook delivery (webhook.go); without a Sealer
+	// this engine delivers none.
+	Webhooks WebhookConfig
 }
 
 // riverRetry paces River's own retries of an attempt: after a crash rescue,
@@ -145,6 +148,8 @@ type Engine struct {
 	// stopping tells a job cancelled by Stop (to be re-queued) from one
 	// that timed out (a failed attempt).
 	stopping atomic.Bool
+	// hooks delivers webhooks (webhook.go); nil when not configured.
+	hooks *hooks
 }
 
 // New builds the engine and installs it as cfg.DB's Enqueuer, so that every
@@ -179,6 +184,13 @@ func New(cfg Config) (*Engine, error) {
 	river.AddWorker(workers, &worker[renewalArgs]{e: e})
 	river.AddWorker(workers, &worker[dnsSetupArgs]{e: e})
 	e.addRenewalWorkers(workers)
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	if cfg.Webhooks.Sealer != nil {
+		e.hooks = newHooks(cfg.Webhooks)
+		river.AddWorker(workers, &webhookDeliveryWorker{e: e})
+		// Their own worker budget: slow receivers never hold up issuance.
+		queues[QueueWebhooks] = river.QueueConfig{MaxWorkers: e.hooks.cfg.Workers}
+	}
 
 	driver, err := e.driver()
 	if err != nil {
@@ -187,7 +199,7 @@ func New(cfg Config) (*Engine, error) {
 	e.client, err = river.NewClient(driver, &river.Config{
 		ID:                clientID(cfg.NodeID, time.Now()), // reclaim.go
 		Logger:            riverLog(cfg.Logger),             // riverlog.go
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues:            queues,
 		Workers:           workers,
 		FetchCooldown:     cfg.FetchCooldown,
 		FetchPollInterval: cfg.FetchPollInterval,
@@ -207,6 +219,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	cfg.DB.SetEnqueuer(e)
+	if e.hooks != nil {
+		cfg.DB.SetDeliveryEnqueuer(e)
+	}
 	return e, nil
 }
 
@@ -289,7 +304,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	// job's attempts to this node's logs.
 	e.log.Info("job engine started", "riverClientId", e.client.ID(), "workers", e.cfg.Workers, "resolvers", e.resolver.Servers(),
 		"rescueAfter", e.cfg.RescueAfter.String(), "dnsCheckWindow", e.cfg.DNSCheckWindow.String())
-	e.catchUp(ctx) // scan.go: a missed renewal check runs now
+	e.catchUp(ctx)  // scan.go: a missed renewal check runs now
+	e.startFanOut() // webhook.go
 	return nil
 }
 
@@ -298,6 +314,7 @@ func (e *Engine) Start(ctx context.Context) error {
 // records itself as queued again (no attempt used) for the next start.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopping.Store(true)
+	e.stopFanOut()
 	defer e.closeListeners()
 	soft, cancel := context.WithTimeout(ctx, e.cfg.ShutdownTimeout)
 	defer cancel()

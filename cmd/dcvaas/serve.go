@@ -108,6 +108,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		UI:          dashboard,
 		Budgets:     db,
 		BudgetCAs:   budgetCAs,
+		Webhooks:    newWebhooks(cfg, db, kr), // webhooks.go
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),
@@ -130,7 +131,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	}
 	// Deferred, so it stops after the jobs, which may still be validating.
 	defer stopDNS(dnsSrv, cfg.ShutdownTimeout, log)
-	engine, err := newEngine(cfg, db, log, issuer, conns) // jobs.go
+	engine, err := newEngine(cfg, db, log, issuer, conns, kr) // jobs.go
 	if err != nil {
 		return err
 	}
