@@ -322,4 +322,5 @@ func (db *DB) RetryWebhookDelivery(ctx context.Context, actor dcvaas.Actor, webh
 	})
 	return d, err
 }
+
 var _ dcvaas.WebhookStore = (*DB)(nil)
