@@ -49,6 +49,8 @@ var AuditActions = []string{
 	"ca.failover", "ca.rate_limit",
 	"connection.created", "connection.deleted", "connection.needs_reauth", "connection.token_refreshed",
 	"cron.renewal_queued",
+	"webhook.created", "webhook.updated", "webhook.deleted", "webhook.secret_rotated", "webhook.tested",
+	"webhook.delivery_retried", "webhook.disabled",
 }
 
 // KnownAuditAction reports whether action is in AuditActions.

@@ -104,6 +104,11 @@ func TestWebhookLifecycle(t *testing.T) {
 		if !slices.Equal(acts, want) {
 			t.Fatalf("audit %v, want %v", acts, want)
 		}
+		for _, act := range want {
+			if n := len(b.do("GET", "/api/audit?action="+act, a.admin, nil).want(t, http.StatusOK).items(t)); n != 1 {
+				t.Fatalf("audit filter %s: %d entries", act, n)
+			}
+		}
 	})
 }
 
