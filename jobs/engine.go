@@ -186,7 +186,7 @@ func New(cfg Config) (*Engine, error) {
 	e.addRenewalWorkers(workers)
 	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 	if cfg.Webhooks.Sealer != nil {
-		e.hooks = newHooks(cfg.Webhooks)
+		e.hooks = newHooks(cfg.Webhooks, cfg.DB)
 		river.AddWorker(workers, &webhookDeliveryWorker{e: e})
 		// Their own worker budget: slow receivers never hold up issuance.
 		queues[QueueWebhooks] = river.QueueConfig{MaxWorkers: e.hooks.cfg.Workers}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -105,34 +107,58 @@ type hooks struct {
 	cfg    WebhookConfig
 	client *http.Client
 
-	mu      sync.Mutex
-	running map[string]int // endpoint id → attempts running on this node
+	mu sync.Mutex
+	// running holds, per endpoint, the start times of its attempts running
+	// on this node.
+	running map[string][]time.Time
+
+	// results gathers concurrent attempts' records into shared
+	// transactions (batch.go).
+	results *batcher[sqlstore.DeliveryResult, sqlstore.Recorded]
+
+	// held counts attempts put off because their endpoint was slow.
+	held atomic.Int64
 
 	stop func()
 	done chan struct{}
 }
 
-func newHooks(cfg WebhookConfig) *hooks {
+func newHooks(cfg WebhookConfig, db *sqlstore.DB) *hooks {
 	cfg = cfg.withDefaults()
-	return &hooks{cfg: cfg, client: cfg.Policy.Client(cfg.Timeout), running: map[string]int{}}
+	return &hooks{cfg: cfg, client: cfg.Policy.Client(cfg.Timeout), running: map[string][]time.Time{},
+		results: &batcher[sqlstore.DeliveryResult, sqlstore.Recorded]{max: roundMax, run: db.RecordDeliveryResults}}
 }
 
-// acquire takes one of the endpoint's places, if it has one free.
-func (h *hooks) acquire(id string) bool {
+// slowAfter is how long a request may wait for its answer before its
+// endpoint counts as slow.
+const slowAfter = 2 * time.Second
+
+// acquire registers a request to endpoint id starting at now, unless the
+// endpoint is slow: PerEndpoint requests already waiting for answers and
+// the oldest of them for more than slowAfter. A fast receiver is never held back (its
+// attempts finish long before), a slow or hanging one gets at most
+// PerEndpoint of this node's workers.
+func (h *hooks) acquire(id string, now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.running[id] >= h.cfg.PerEndpoint {
+	if r := h.running[id]; len(r) >= h.cfg.PerEndpoint && now.Sub(r[0]) > slowAfter {
 		return false
 	}
-	h.running[id]++
+	h.running[id] = append(h.running[id], now)
 	return true
 }
 
-func (h *hooks) release(id string) {
+func (h *hooks) release(id string, started time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.running[id]--; h.running[id] <= 0 {
+	r := h.running[id]
+	if i := slices.Index(r, started); i >= 0 {
+		r = slices.Delete(r, i, i+1)
+	}
+	if len(r) == 0 {
 		delete(h.running, id)
+	} else {
+		h.running[id] = r
 	}
 }
 
@@ -188,25 +214,27 @@ func (e *Engine) deliver(ctx context.Context, a webhookDeliveryArgs) error {
 	if !w.Enabled && d.EventType != dcvaas.EventWebhookTest {
 		return e.db.CancelDelivery(ctx, d.ID, d.Gen)
 	}
-	if !h.acquire(w.ID) {
-		// The endpoint has its share of this node's workers: wait a little
-		// (a snooze uses no attempt).
-		return river.JobSnooze(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
-	}
-	defer h.release(w.ID)
-	now := e.now()
-	secrets, err := webhook.Secrets(h.cfg.Sealer, w, now)
+	secrets, err := webhook.Secrets(h.cfg.Sealer, w, e.now())
 	if err != nil {
 		// The keyring lacks the key: an operator's problem, not the
 		// receiver's; River retries without using a delivery attempt.
 		return fmt.Errorf("webhook %s: open signing secret: %w", w.ID, err)
 	}
+	started := time.Now()
+	if !h.acquire(w.ID, started) {
+		// A slow endpoint has its share of this node's workers: try again
+		// in a few seconds (a snooze uses no attempt).
+		h.held.Add(1)
+		return river.JobSnooze(time.Duration(2000+rand.IntN(2000)) * time.Millisecond)
+	}
 	actx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	res := webhook.Send(actx, h.client, webhook.Request{URL: w.URL, ID: d.EventID, Body: d.Payload, Secrets: secrets, UserAgent: h.cfg.UserAgent}, e.now)
 	cancel()
+	h.release(w.ID, started)
 	r := sqlstore.DeliveryResult{
 		DeliveryID: d.ID, Gen: d.Gen, WebhookID: w.ID, OrgID: w.OrgID, URL: w.URL, DisableAfter: h.cfg.DisableAfter,
-		Attempt: dcvaas.WebhookAttempt{At: res.At, StatusCode: res.StatusCode, Error: res.Err, Latency: res.Latency, Response: res.Body},
+		WasFailing: w.FailingSince != nil,
+		Attempt:    dcvaas.WebhookAttempt{At: res.At, StatusCode: res.StatusCode, Error: res.Err, Latency: res.Latency, Response: res.Body},
 	}
 	switch {
 	case res.OK():
@@ -222,14 +250,12 @@ func (e *Engine) deliver(ctx context.Context, a webhookDeliveryArgs) error {
 		r.Next = &next
 	}
 	// Recorded even when the job's context ended (shutdown): the attempt
-	// happened.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer rcancel()
-	_, disabled, err := e.db.RecordDeliveryResult(rctx, r)
+	// happened. (The batcher's rounds run under a context of their own.)
+	rec, err := h.results.do(r)
 	if err != nil {
 		return fmt.Errorf("record webhook delivery %s: %w", d.ID, err)
 	}
-	if disabled {
+	if rec.Disabled {
 		e.log.WarnContext(ctx, "webhook endpoint disabled", "webhookId", w.ID, "orgId", w.OrgID, "status", res.StatusCode)
 	}
 	return nil

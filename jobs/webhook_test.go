@@ -175,7 +175,7 @@ func TestWebhookDelivery(t *testing.T) {
 		wc, _ := b.create(certs.srv.URL, "certificate.*")
 		b.start()
 		d, _ := b.domain("hooked")
-		g := all.waitFor(1, 10*time.Second)[0]
+		g := all.waitFor(1, 30*time.Second)[0]
 		if err := verify(t, g, secret); err != nil {
 			t.Fatalf("signature does not verify with standard-webhooks: %v (%+v)", err, g)
 		}
@@ -197,7 +197,7 @@ func TestWebhookDelivery(t *testing.T) {
 		if _, err := b.db.QueueWebhookTest(b.ctx, b.actor, wc.ID); err != nil {
 			t.Fatal(err)
 		}
-		tg := certs.waitFor(1, 10*time.Second)[0]
+		tg := certs.waitFor(1, 30*time.Second)[0]
 		if tg.Envelope.Type != dcvaas.EventWebhookTest {
 			t.Fatalf("test event: %+v", tg.Envelope)
 		}
@@ -209,7 +209,7 @@ func TestWebhookDelivery(t *testing.T) {
 		if _, err := b.db.RetryWebhookDelivery(b.ctx, b.actor, w.ID, dl.ID); err != nil {
 			t.Fatal(err)
 		}
-		again := all.waitFor(2, 10*time.Second)[1]
+		again := all.waitFor(2, 30*time.Second)[1]
 		if again.ID != g.ID || verify(t, again, secret) != nil {
 			t.Fatalf("replay: id %q, want %q", again.ID, g.ID)
 		}
@@ -339,7 +339,7 @@ func TestWebhookRotation(t *testing.T) {
 		}
 		b.start()
 		b.domain("rotated")
-		g := r.waitFor(1, 10*time.Second)[0]
+		g := r.waitFor(1, 30*time.Second)[0]
 		if n := len(strings.Fields(g.Signature)); n != 2 {
 			t.Fatalf("%d signatures during the overlap, want 2", n)
 		}
@@ -354,7 +354,7 @@ func TestWebhookRotation(t *testing.T) {
 		if _, err := b.db.QueueWebhookTest(b.ctx, b.actor, w.ID); err != nil {
 			t.Fatal(err)
 		}
-		g = r.waitFor(2, 10*time.Second)[1]
+		g = r.waitFor(2, 30*time.Second)[1]
 		if n := len(strings.Fields(g.Signature)); n != 1 || verify(t, g, oldSecret) == nil {
 			t.Fatalf("after the overlap: %d signatures, old secret still verifies", n)
 		}
@@ -373,7 +373,7 @@ func TestWebhookEventsWhileStopped(t *testing.T) {
 			b.domain(l)
 		}
 		b.start()
-		got := r.waitFor(3, 10*time.Second)
+		got := r.waitFor(3, 30*time.Second)
 		time.Sleep(300 * time.Millisecond)
 		if len(r.requests()) != 3 || len(b.deliveries(w)) != 3 {
 			t.Fatalf("%d requests, %d deliveries, want 3 each (%v)", len(r.requests()), len(b.deliveries(w)), got)

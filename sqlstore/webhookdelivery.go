@@ -208,6 +208,9 @@ type DeliveryResult struct {
 	URL       string
 	Attempt   dcvaas.WebhookAttempt
 	Delivered bool
+	// WasFailing: the endpoint had a failure record when the attempt
+	// began; a success clears it (otherwise there is nothing to clear).
+	WasFailing bool
 	// Next is when to try again; nil: no more attempts (failed).
 	Next *time.Time
 	// Disable, when not "", disables the endpoint at once for this reason
@@ -225,67 +228,153 @@ type DeliveryResult struct {
 // to the organization's other endpoints). It reports false, changing
 // nothing, when the attempt was no longer the delivery's current one.
 func (db *DB) RecordDeliveryResult(ctx context.Context, r DeliveryResult) (recorded bool, disabled bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		recorded, disabled = false, false
-		now := db.now().UTC()
-		status, gen := dcvaas.DeliveryFailed, r.Gen
-		switch {
-		case r.Delivered:
-			status = dcvaas.DeliveryDelivered
-		case r.Next != nil && r.Disable == "":
-			status, gen = dcvaas.DeliveryPending, r.Gen+1
+	res, err := db.RecordDeliveryResults(ctx, []DeliveryResult{r})
+	if err != nil {
+		return false, false, err
+	}
+	return res[0].Recorded, res[0].Disabled, nil
+}
+
+// Recorded says what RecordDeliveryResults did with one result.
+type Recorded struct {
+	// Recorded: false when the attempt was no longer the delivery's
+	// current one (nothing changed).
+	Recorded bool
+	// Disabled: the result disabled the endpoint.
+	Disabled bool
+}
+
+// RecordDeliveryResults records the results of several attempts in one
+// transaction (the worker pool's concurrent attempts share one commit),
+// each as RecordDeliveryResult says: the delivery rows in one UPDATE, the
+// attempts in one INSERT, the next attempts in one queue insert; only
+// failures touch their endpoint, one by one.
+func (db *DB) RecordDeliveryResults(ctx context.Context, rs []DeliveryResult) ([]Recorded, error) {
+	out := make([]Recorded, len(rs))
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		clear(out)
+		now := micros(db.now())
+		var vals []any
+		var rows []string
+		type plan struct {
+			status dcvaas.DeliveryStatus
+			gen    int64
 		}
-		var next sql.NullInt64
-		if status == dcvaas.DeliveryPending {
-			next = nullMicros(r.Next)
+		plans := make([]plan, len(rs))
+		byID := map[string]int{}
+		for i, r := range rs {
+			p := plan{dcvaas.DeliveryFailed, r.Gen}
+			switch {
+			case r.Delivered:
+				p.status = dcvaas.DeliveryDelivered
+			case r.Next != nil && r.Disable == "":
+				p.status, p.gen = dcvaas.DeliveryPending, r.Gen+1
+			}
+			plans[i] = p
+			var next sql.NullInt64
+			if p.status == dcvaas.DeliveryPending {
+				next = nullMicros(r.Next)
+			}
+			if _, dup := byID[r.DeliveryID]; dup {
+				continue // two results of one delivery: the first wins, the second finds the gen moved
+			}
+			byID[r.DeliveryID] = i
+			n := len(vals)
+			rows = append(rows, fmt.Sprintf("($%d, CAST($%d AS BIGINT), $%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n+1, n+2, n+3, n+4, n+5))
+			vals = append(vals, r.DeliveryID, r.Gen, string(p.status), p.gen, next)
 		}
-		var attempts int
-		err := tx.QueryRowContext(ctx, `UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, gen = $2,
-			next_attempt_at = $3, updated_at = $4 WHERE id = $5 AND gen = $6 AND status = $7 RETURNING attempts`,
-			string(status), gen, next, micros(now), r.DeliveryID, r.Gen, string(dcvaas.DeliveryPending)).Scan(&attempts)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
+		vals = append(vals, now, string(dcvaas.DeliveryPending))
+		// A CTE names the VALUES columns on both databases (SQLite has no
+		// column list on a subquery's alias).
+		res, err := tx.QueryContext(ctx, fmt.Sprintf(`WITH v (id, oldgen, status, newgen, next) AS (VALUES %[2]s)
+			UPDATE webhook_deliveries SET status = v.status, attempts = webhook_deliveries.attempts + 1,
+			gen = v.newgen, next_attempt_at = v.next, updated_at = $%[1]d
+			FROM v
+			WHERE webhook_deliveries.id = v.id AND webhook_deliveries.gen = v.oldgen AND webhook_deliveries.status = $%[3]d
+			RETURNING webhook_deliveries.id, webhook_deliveries.attempts`, len(vals)-1, strings.Join(rows, ", "), len(vals)), vals...)
 		if err != nil {
 			return err
 		}
-		recorded = true
-		a := r.Attempt
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, attempt, started_at, status_code, error,
-			latency_us, response_body) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			r.DeliveryID, attempts, micros(a.At), a.StatusCode, a.Error, a.Latency.Microseconds(), a.Response); err != nil {
+		attempts := map[int]int{}
+		for res.Next() {
+			var id string
+			var n int
+			if err := res.Scan(&id, &n); err != nil {
+				res.Close()
+				return err
+			}
+			attempts[byID[id]] = n
+		}
+		if err := res.Close(); err != nil {
 			return err
 		}
-		if status == dcvaas.DeliveryPending {
-			if err := db.enqueueDeliveries(ctx, tx, []DeliveryAttempt{{DeliveryID: r.DeliveryID, Gen: gen, At: *r.Next}}); err != nil {
+		if len(attempts) == 0 {
+			return nil
+		}
+		var avals []any
+		var queue []DeliveryAttempt
+		for i, r := range rs {
+			n, ok := attempts[i]
+			if !ok {
+				continue
+			}
+			out[i].Recorded = true
+			a := r.Attempt
+			avals = append(avals, r.DeliveryID, n, micros(a.At), a.StatusCode, a.Error, a.Latency.Microseconds(), a.Response)
+			if plans[i].status == dcvaas.DeliveryPending {
+				queue = append(queue, DeliveryAttempt{DeliveryID: r.DeliveryID, Gen: plans[i].gen, At: *r.Next})
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (delivery_id, attempt, started_at, status_code, error,
+			latency_us, response_body) VALUES `+numberedRows(len(avals)/7, 7), avals...); err != nil {
+			return err
+		}
+		if err := db.enqueueDeliveries(ctx, tx, queue); err != nil {
+			return err
+		}
+		for i, r := range rs {
+			if !out[i].Recorded {
+				continue
+			}
+			if out[i].Disabled, err = db.endpointHealth(ctx, tx, r); err != nil {
 				return err
 			}
 		}
-		if r.Delivered {
-			_, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, r.WebhookID)
-			return err
-		}
-		var since sql.NullInt64
-		var enabled bool
-		err = tx.QueryRowContext(ctx, `UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2
-			RETURNING failing_since, enabled`, micros(a.At), r.WebhookID).Scan(&since, &enabled)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // deleted meanwhile
-		}
-		if err != nil || !enabled {
-			return err
-		}
-		reason := r.Disable
-		if reason == "" && r.DisableAfter > 0 && since.Valid && now.Sub(fromMicros(since.Int64)) >= r.DisableAfter {
-			reason = fmt.Sprintf("every delivery attempt failed for %s (since %s)", r.DisableAfter, fromMicros(since.Int64).Format(time.RFC3339))
-		}
-		if reason == "" {
-			return nil
-		}
-		disabled = true
-		return db.disableWebhook(ctx, tx, r.OrgID, r.WebhookID, r.URL, reason)
+		return nil
 	})
-	return recorded, disabled, err
+	return out, err
+}
+
+// endpointHealth updates the endpoint's failure record after an attempt
+// and disables it when r says so or its failures have lasted too long; it
+// reports whether it disabled it.
+func (db *DB) endpointHealth(ctx context.Context, tx *sql.Tx, r DeliveryResult) (bool, error) {
+	if r.Delivered {
+		if !r.WasFailing {
+			return false, nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, r.WebhookID)
+		return false, err
+	}
+	now := db.now().UTC()
+	var since sql.NullInt64
+	var enabled bool
+	err := tx.QueryRowContext(ctx, `UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2
+		RETURNING failing_since, enabled`, micros(r.Attempt.At), r.WebhookID).Scan(&since, &enabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil || !enabled {
+		return false, err
+	}
+	reason := r.Disable
+	if reason == "" && r.DisableAfter > 0 && since.Valid && now.Sub(fromMicros(since.Int64)) >= r.DisableAfter {
+		reason = fmt.Sprintf("every delivery attempt failed for %s (since %s)", r.DisableAfter, fromMicros(since.Int64).Format(time.RFC3339))
+	}
+	if reason == "" {
+		return false, nil
+	}
+	return true, db.disableWebhook(ctx, tx, r.OrgID, r.WebhookID, r.URL, reason)
 }
 
 // disableWebhook turns an endpoint off on the service's behalf, with its
