@@ -58,8 +58,9 @@ type WebhookConfig struct {
 	Policy webhook.Policy
 	// Workers is the queue's worker budget on this node (default 32).
 	Workers int
-	// PerEndpoint bounds one endpoint's attempts running at once on this
-	// node (default Workers/4, at least 2); more wait a moment.
+	// PerEndpoint bounds a slow endpoint's attempts running at once on
+	// this node (default Workers/4, at least 2); any endpoint's are bounded
+	// by half the Workers. More wait a few seconds.
 	PerEndpoint int
 	// Timeout bounds one attempt (default 15s).
 	Timeout time.Duration
@@ -111,6 +112,8 @@ type hooks struct {
 	// running holds, per endpoint, the start times of its attempts running
 	// on this node.
 	running map[string][]time.Time
+	// slow holds, per slow endpoint, until when it counts as slow.
+	slow map[string]time.Time
 
 	// results gathers concurrent attempts' records into shared
 	// transactions (batch.go).
@@ -125,32 +128,52 @@ type hooks struct {
 
 func newHooks(cfg WebhookConfig, db *sqlstore.DB) *hooks {
 	cfg = cfg.withDefaults()
-	return &hooks{cfg: cfg, client: cfg.Policy.Client(cfg.Timeout), running: map[string][]time.Time{},
+	return &hooks{cfg: cfg, client: cfg.Policy.Client(cfg.Timeout), running: map[string][]time.Time{}, slow: map[string]time.Time{},
 		results: &batcher[sqlstore.DeliveryResult, sqlstore.Recorded]{max: roundMax, run: db.RecordDeliveryResults}}
 }
 
 // slowAfter is how long a request may wait for its answer before its
-// endpoint counts as slow.
-const slowAfter = 2 * time.Second
+// endpoint counts as slow; it then stays slow for slowFor.
+const (
+	slowAfter = 2 * time.Second
+	slowFor   = time.Minute
+)
 
 // acquire registers a request to endpoint id starting at now, unless the
-// endpoint is slow: PerEndpoint requests already waiting for answers and
-// the oldest of them for more than slowAfter. A fast receiver is never held back (its
-// attempts finish long before), a slow or hanging one gets at most
-// PerEndpoint of this node's workers.
+// endpoint has its share of this node's webhook workers: half of them at
+// most, and PerEndpoint while it is slow (a request of it waited past
+// slowAfter within slowFor, or its oldest running one waits so now). A
+// fast receiver is not held back; a slow or hanging one cannot take the
+// workers of the others.
 func (h *hooks) acquire(id string, now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if r := h.running[id]; len(r) >= h.cfg.PerEndpoint && now.Sub(r[0]) > slowAfter {
+	r := h.running[id]
+	limit := max(h.cfg.PerEndpoint, h.cfg.Workers/2)
+	if len(r) > 0 && now.Sub(r[0]) > slowAfter {
+		h.slow[id] = now.Add(slowFor)
+	}
+	if until, ok := h.slow[id]; ok {
+		if now.Before(until) {
+			limit = h.cfg.PerEndpoint
+		} else {
+			delete(h.slow, id)
+		}
+	}
+	if len(r) >= limit {
 		return false
 	}
-	h.running[id] = append(h.running[id], now)
+	h.running[id] = append(r, now)
 	return true
 }
 
 func (h *hooks) release(id string, started time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	now := time.Now()
+	if now.Sub(started) > slowAfter {
+		h.slow[id] = now.Add(slowFor)
+	}
 	r := h.running[id]
 	if i := slices.Index(r, started); i >= 0 {
 		r = slices.Delete(r, i, i+1)

@@ -380,3 +380,37 @@ func TestWebhookEventsWhileStopped(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookSlowEndpoint: a receiver that hangs does not hold up another
+// endpoint's deliveries: once its requests wait past slowAfter it keeps
+// at most PerEndpoint of the webhook workers, and the others flow.
+func TestWebhookSlowEndpoint(t *testing.T) {
+	b := setupHooks(t, sqlstore.SQLite, func(c *WebhookConfig) {
+		c.Workers, c.PerEndpoint, c.Timeout = 4, 2, 15*time.Second
+	})
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+	fast := newRecv(t)
+	b.create(slow.URL)
+	b.create(fast.srv.URL)
+	const n = 20
+	for i := range n {
+		b.domain("slow" + string(rune('a'+i)))
+	}
+	start := time.Now()
+	b.start()
+	fast.waitFor(n, 40*time.Second)
+	took := time.Since(start)
+	// Without the cap, 20 slow deliveries of 10 s on 4 workers would hold
+	// the fast ones back for about 50 s.
+	if took > 30*time.Second || b.e.hooks.held.Load() == 0 {
+		t.Fatalf("the fast endpoint got its %d events after %s (%d attempts held back)", n, took, b.e.hooks.held.Load())
+	}
+	t.Logf("fast endpoint: %d events in %s beside a hanging one; %d attempts held back", n, took, b.e.hooks.held.Load())
+}
