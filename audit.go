@@ -55,6 +55,8 @@ var AuditActions = []string{
 	"cron.renewal_queued",
 	"session.created", "session.deleted",
 	"member.added", "member.updated", "member.removed", "member.joined",
+	"webhook.created", "webhook.updated", "webhook.deleted", "webhook.secret_rotated", "webhook.tested",
+	"webhook.delivery_retried", "webhook.disabled",
 }
 
 // KnownAuditAction reports whether action is in AuditActions.

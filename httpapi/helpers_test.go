@@ -24,6 +24,7 @@ import (
 	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/sqlstore/storetest"
+	"github.com/dcvaas/dcvaas/webhook"
 )
 
 const verifyZone = "verify.test"
@@ -93,6 +94,8 @@ type options struct {
 	keyring *crypt.Keyring
 	// heartbeat is the SSE idle interval (events_test.go).
 	heartbeat time.Duration
+	// webhookPolicy is the webhook URL policy (webhooks_test.go).
+	webhookPolicy webhook.Policy
 }
 
 func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
@@ -151,6 +154,7 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 		Logger:      slog.New(slog.NewTextHandler(b.logs, nil)),
 		Ready:       o.ready,
 		Keyring:     o.keyring,
+		Webhooks:    &webhook.Service{Store: db, Sealer: testKeyring(t), Policy: o.webhookPolicy, Clock: clk.Now},
 	}))
 	t.Cleanup(b.srv.Close)
 	return b

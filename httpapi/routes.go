@@ -197,6 +197,35 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 	}}
 	huma.Register(api, streamOp, handle(s, s.streamEvents))
 
+	// Webhooks (webhooks.go)
+	huma.Register(api, withBody(op(http.MethodPost, "/api/webhooks", "createWebhook", "Add a webhook endpoint", "Webhooks", http.StatusCreated,
+		"Events of the organization are POSTed to url, signed as Standard Webhooks v1 says. The answer carries the signing "+
+			"secret, once (Cache-Control: no-store). 422 naming the rule for a URL that is not https (http only with "+
+			"DCVAAS_WEBHOOK_ALLOW_HTTP=true) or is a literal loopback, private, link-local, CGNAT or multicast address "+
+			"(allowed only with DCVAAS_WEBHOOK_ALLOW_PRIVATE=true). Admin tokens only.")), handle(s, s.createWebhook))
+	huma.Register(api, op(http.MethodGet, "/api/webhooks", "listWebhooks", "List webhook endpoints", "Webhooks", http.StatusOK,
+		"Newest first; never a secret."), handle(s, s.listWebhooks))
+	huma.Register(api, op(http.MethodGet, "/api/webhooks/{id}", "getWebhook", "Get a webhook endpoint", "Webhooks", http.StatusOK,
+		"Never a secret.", http.StatusNotFound), handle(s, s.getWebhook))
+	huma.Register(api, withBody(op(http.MethodPatch, "/api/webhooks/{id}", "updateWebhook", "Change a webhook endpoint", "Webhooks", http.StatusOK,
+		"Changes the fields given. enabled: true revives an endpoint dcvaas disabled.", http.StatusNotFound)), handle(s, s.updateWebhook))
+	huma.Register(api, op(http.MethodDelete, "/api/webhooks/{id}", "deleteWebhook", "Delete a webhook endpoint", "Webhooks", http.StatusNoContent,
+		"With its secrets and its deliveries; attempts still queued are dropped.", http.StatusNotFound), handle(s, s.deleteWebhook))
+	huma.Register(api, op(http.MethodPost, "/api/webhooks/{id}/rotate-secret", "rotateWebhookSecret", "Rotate the signing secret", "Webhooks", http.StatusOK,
+		"Returns a new secret, once (Cache-Control: no-store). For 24 h every delivery carries two signatures in webhook-signature, "+
+			"space-separated: the new secret's and the old one's; then the old secret is dropped.", http.StatusNotFound),
+		handle(s, s.rotateWebhookSecret))
+	huma.Register(api, op(http.MethodPost, "/api/webhooks/{id}/test", "testWebhook", "Send a test event", "Webhooks", http.StatusAccepted,
+		"Writes a webhook.test event and queues its delivery to this endpoint only (enabled or not, whatever its eventTypes).",
+		http.StatusNotFound), handle(s, s.testWebhook))
+	huma.Register(api, op(http.MethodGet, "/api/webhooks/{id}/deliveries", "listWebhookDeliveries", "List deliveries", "Webhooks", http.StatusOK,
+		"The endpoint's deliveries newest first, each with every attempt: HTTP status or network error, latency, "+
+			"the first 1 KiB of the response body; nextAttemptAt while one is queued.", http.StatusNotFound),
+		handle(s, s.listWebhookDeliveries))
+	huma.Register(api, op(http.MethodPost, "/api/webhooks/{id}/deliveries/{deliveryId}/retry", "retryWebhookDelivery", "Replay a delivery now",
+		"Webhooks", http.StatusAccepted, "Queues one more attempt now, whatever the delivery's status; it replaces a scheduled retry.",
+		http.StatusNotFound), handle(s, s.retryWebhookDelivery))
+
 	// DNS provider connections and one-click setup (connections.go, oauth.go)
 	authorizeOp := op(http.MethodGet, "/api/oauth/{provider}/authorize", "authorizeProvider", "Connect a provider with OAuth", "Connections", http.StatusOK,
 		"302 to dcvaas's start page (/oauth/{provider}/start), which a browser signed in as an admin of this organization "+

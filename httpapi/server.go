@@ -31,6 +31,7 @@ import (
 	"github.com/dcvaas/dcvaas/ratelimit"
 	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/session"
+	"github.com/dcvaas/dcvaas/webhook"
 )
 
 // apiVersion is the version of the API contract in the OpenAPI document.
@@ -110,6 +111,8 @@ type Deps struct {
 	// answers it with 501.
 	Budgets   cabudget.Store
 	BudgetCAs []cabudget.CAConfig
+	// Webhooks serves /api/webhooks; nil answers those routes with 501.
+	Webhooks *webhook.Service
 }
 
 // server holds the dependencies the handlers share.
@@ -150,6 +153,7 @@ type server struct {
 	ui          http.Handler
 	budgets     cabudget.Store
 	budgetCAs   []cabudget.CAConfig
+	webhooks    *webhook.Service
 
 	api     huma.API
 	touches touchThrottle
@@ -193,6 +197,7 @@ func NewServer(deps Deps) http.Handler {
 		sessions:    deps.Sessions,
 		ui:          deps.UI,
 		lists:       newListCache(),
+		webhooks:    deps.Webhooks,
 	}
 	if src, ok := deps.Store.(delivery.Source); ok && deps.Keyring != nil {
 		s.bundles = delivery.NewBundles(src, func(c *dcvaas.Certificate) ([]byte, error) {

@@ -108,6 +108,9 @@ type Config struct {
 	// of this node left running when it died, instead of waiting
 	// RescueAfter for River's rescuer (reclaim.go). Empty: no take-back.
 	NodeID string
+	// Webhooks configures webhook delivery (webhook.go); without a Sealer
+	// this engine delivers none.
+	Webhooks WebhookConfig
 }
 
 // riverRetry paces River's own retries of an attempt: after a crash rescue,
@@ -152,6 +155,8 @@ type Engine struct {
 	// stopWatch ends watchSchedule (missed.go); watchDone closes after.
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+	// hooks delivers webhooks (webhook.go); nil when not configured.
+	hooks *hooks
 }
 
 // New builds the engine and installs it as cfg.DB's Enqueuer, so that every
@@ -187,6 +192,13 @@ func New(cfg Config) (*Engine, error) {
 	river.AddWorker(workers, &worker[renewalArgs]{e: e})
 	river.AddWorker(workers, &worker[dnsSetupArgs]{e: e})
 	e.addRenewalWorkers(workers)
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	if cfg.Webhooks.Sealer != nil {
+		e.hooks = newHooks(cfg.Webhooks, cfg.DB)
+		river.AddWorker(workers, &webhookDeliveryWorker{e: e})
+		// Their own worker budget: slow receivers never hold up issuance.
+		queues[QueueWebhooks] = river.QueueConfig{MaxWorkers: e.hooks.cfg.Workers}
+	}
 
 	driver, err := e.driver()
 	if err != nil {
@@ -195,7 +207,7 @@ func New(cfg Config) (*Engine, error) {
 	e.client, err = river.NewClient(driver, &river.Config{
 		ID:                clientID(cfg.NodeID, time.Now()), // reclaim.go
 		Logger:            riverLog(cfg.Logger),             // riverlog.go
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues:            queues,
 		Workers:           workers,
 		FetchCooldown:     cfg.FetchCooldown,
 		FetchPollInterval: cfg.FetchPollInterval,
@@ -215,6 +227,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	cfg.DB.SetEnqueuer(e)
+	if e.hooks != nil {
+		cfg.DB.SetDeliveryEnqueuer(e)
+	}
 	return e, nil
 }
 
@@ -304,6 +319,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.watchDone = make(chan struct{})
 		go func() { defer close(e.watchDone); e.watchSchedule(wctx) }() // missed.go
 	}
+	e.startFanOut() // webhook.go
 	return nil
 }
 
@@ -312,6 +328,7 @@ func (e *Engine) Start(ctx context.Context) error {
 // records itself as queued again (no attempt used) for the next start.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopping.Store(true)
+	e.stopFanOut()
 	defer e.closeListeners()
 	if e.stopWatch != nil {
 		e.stopWatch()

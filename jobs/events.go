@@ -41,7 +41,13 @@ func (e *Engine) EventScan(ctx context.Context) (expiring, deleted int, err erro
 		return expiring, 0, err
 	}
 	deleted, err = e.db.DeleteEventsBefore(ctx, now.Add(-e.cfg.EventRetention))
-	e.log.InfoContext(ctx, "event scan", "expiringEvents", expiring, "deletedEvents", deleted, "retention", e.cfg.EventRetention.String())
+	if err != nil {
+		return expiring, deleted, err
+	}
+	// Finished webhook deliveries are kept as long as events.
+	deliveries, err := e.db.DeleteDeliveriesBefore(ctx, now.Add(-e.cfg.EventRetention))
+	e.log.InfoContext(ctx, "event scan", "expiringEvents", expiring, "deletedEvents", deleted, "deletedDeliveries", deliveries,
+		"retention", e.cfg.EventRetention.String())
 	return expiring, deleted, err
 }
 

@@ -111,6 +111,8 @@ type DB struct {
 	now      dcvaas.Clock
 	log      *slog.Logger
 	enqueuer Enqueuer
+	// deliveryEnqueuer queues webhook delivery attempts (webhookdelivery.go).
+	deliveryEnqueuer DeliveryEnqueuer
 	// committer groups SQLite transactions into shared commits (groupcommit.go).
 	committer committer
 	// cache answers hot reads on SQLite while nothing changed (readcache.go);

@@ -28,7 +28,7 @@ type sealedColumn struct {
 // sealedColumns lists every secret at rest. A table added later that seals
 // values belongs here, or `dcvaas keys rotate` would leave it behind and
 // retiring the old key would lose it. The AD expressions must match the
-// sealing code: connection.SecretAD and connection.VerifierAD, and the acme
+// sealing code: connection.SecretAD and connection.VerifierAD, dcvaas.WebhookSecretAD, and the acme
 // package's CertificateKeyAD, accountKeyAD and orderKeyAD, and dnssec.KeyAD. (A mismatch
 // cannot corrupt anything: the run stops at the first value that does not
 // open.)
@@ -39,6 +39,9 @@ var sealedColumns = []sealedColumn{
 	{"acme_accounts", "key_enc", "ca_name || ' ' || directory_url", "'acme-account:' || ca_name || ':' || directory_url"},
 	{"acme_orders", "key_enc", "domain_id", "'acme-order:' || domain_id || ':' || order_url"},
 	{"dnssec_keys", "private_key_enc", "id", "'dnssec-key:' || id"},
+	// dcvaas.WebhookSecretAD: both secrets of a webhook, one AD.
+	{"webhooks", "secret_enc", "id", "'webhook:' || id"},
+	{"webhooks", "prev_secret_enc", "id", "'webhook:' || id"},
 }
 
 // Rotated counts the values re-sealed in one column.

@@ -77,7 +77,7 @@ var settings = append([]setting{
 	{"shutdown-timeout", "DCVAAS_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for requests and jobs in flight", groupJobs},
 	{"dnssec", "DCVAAS_DNSSEC", "false", "sign the verify zone with DNSSEC (ECDSA P-256 keys kept sealed in the database, shared by every node); hand 'dcvaas dns ds' to the parent zone", groupDNS},
 	{"shutdown-drain", "DCVAAS_SHUTDOWN_DRAIN", "0s", "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (a load balancer's health-check interval and threshold)", groupHTTP},
-}, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings, eventSettings, ssoSettings, hardeningSettings)...) // connections.go, jobs.go, acme.go, cron.go, events.go, sso.go, hardening.go
+}, slices.Concat(connectionSettings, jobSettings, acmeSettings, renewalSettings, eventSettings, ssoSettings, hardeningSettings, webhookSettings)...) // connections.go, jobs.go, acme.go, cron.go, events.go, sso.go, hardening.go, webhooks.go
 
 // Config is the validated configuration of a dcvaas process.
 type Config struct {
@@ -103,6 +103,7 @@ type Config struct {
 	Events          eventConfig      // events.go
 	SSO             *web.SSO         // sso.go; nil: no single sign-on
 	Hardening       hardeningConfig  // hardening.go
+	Webhooks        webhookConfig    // webhooks.go
 	// Metrics is the process's registry, set by serve (metrics.go); not
 	// a setting. Nil: nothing is measured.
 	Metrics *metrics.Metrics
@@ -226,5 +227,6 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	c.Events = parseEvents(get, bad)
 	c.SSO = parseSSO(get, c.Connections.PublicURL, bad)
 	c.Hardening = parseHardening(get, bad)
+	c.Webhooks = parseWebhooks(get, bad)
 	return c, errors.Join(errs...)
 }

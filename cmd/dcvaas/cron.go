@@ -107,7 +107,7 @@ func cronCmd(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(s
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(cfg, db, log, issuer, nil) // never started: it only queues
+	engine, err := newEngine(cfg, db, log, issuer, nil, nil) // never started: it only queues
 	if err != nil {
 		return err
 	}

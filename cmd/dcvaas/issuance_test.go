@@ -299,9 +299,12 @@ func TestIssuance(t *testing.T) {
 
 func issuance(t *testing.T, dbURL string) {
 	w := newIssuanceWorld(t, dbURL)
+	w.vars["DCVAAS_WEBHOOK_ALLOW_HTTP"], w.vars["DCVAAS_WEBHOOK_ALLOW_PRIVATE"] = "true", "true" // a receiver on loopback
 	token, _ := bootstrapOrg(t, w.vars)
 	base := w.serve(t)
 	events := eventStream(t, base, token) // events_test.go
+	hooks, hookURL := newHookReceiver(t)  // webhooks_test.go
+	hooks.add(t, base, token, hookURL)
 
 	name := "shop-" + randLabel(5) + ".example.com"
 	id := addDomain(t, w.dns, base, token, name)["id"].(string)
@@ -413,6 +416,7 @@ func issuance(t *testing.T, dbURL string) {
 		t.Fatalf("%d TXT records left after renewal", n)
 	}
 	wantEvents(t, base, token, id, oldSerial, newSerial, events)
+	hooks.want(t, id, oldSerial, newSerial)
 }
 
 // TestCrashMidIssuance kills `dcvaas serve` with SIGKILL while the CA is

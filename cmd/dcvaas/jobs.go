@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dcvaas/dcvaas/crypt"
 	"github.com/dcvaas/dcvaas/jobs"
 	"github.com/dcvaas/dcvaas/sqlstore"
 )
@@ -102,8 +103,11 @@ func jobDefault(env string) string {
 // and retrying one-click setup through setup (the connection service,
 // connections.go); it installs itself as the store's enqueuer, so every
 // job recorded from then on is queued with it.
-func newEngine(cfg *Config, db *sqlstore.DB, log *slog.Logger, issuer jobs.Issuer, setup jobs.DNSSetup) (*jobs.Engine, error) {
+//
+// With kr, it delivers webhooks too (webhooks.go).
+func newEngine(cfg *Config, db *sqlstore.DB, log *slog.Logger, issuer jobs.Issuer, setup jobs.DNSSetup, kr *crypt.Keyring) (*jobs.Engine, error) {
 	return jobs.New(jobs.Config{
+		Webhooks:        cfg.engineWebhooks(kr),             // webhooks.go
 		Issuer:          observeIssuer(issuer, cfg.Metrics), // metrics.go
 		Renewal:         cfg.engineRenewal(),                // cron.go
 		DNSSetup:        setup,                              // connections.go

@@ -128,6 +128,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		UI:             dashboard,
 		Budgets:        db,
 		BudgetCAs:      budgetCAs,
+		Webhooks:       newWebhooks(cfg, db, kr), // webhooks.go
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),
@@ -153,7 +154,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 	if dnsSrv != nil && cfg.Metrics != nil {
 		cfg.Metrics.WatchDNSRateLimit(dnsSrv.Limited)
 	}
-	engine, err := newEngine(cfg, db, log, issuer, conns) // jobs.go
+	engine, err := newEngine(cfg, db, log, issuer, conns, kr) // jobs.go
 	if err != nil {
 		return err
 	}
