@@ -203,12 +203,13 @@ func (s *server) touch(ctx context.Context, id string, now time.Time) {
 // browser finish an OAuth flow. Their responses, problems included, must
 // never be kept by a browser or a shared cache (RFC 9111 §5.2.2.5).
 var secretOperations = map[string]bool{
-	"createToken":         true,
-	"getCertificateKey":   true,
-	"authorizeProvider":   true,
-	"oauthCallback":       true,
-	"createWebhook":       true, // signing secrets (issue 7), when merged
-	"rotateWebhookSecret": true,
+	"createToken":          true,
+	"getCertificateKey":    true,
+	"getCertificatePKCS12": true,
+	"authorizeProvider":    true,
+	"oauthCallback":        true,
+	"createWebhook":        true, // webhook signing secrets
+	"rotateWebhookSecret":  true,
 }
 
 // noStore marks the responses of secretOperations no-store before the
