@@ -76,6 +76,8 @@ func (s *session) download(ctx context.Context, d *dcvaas.Domain, order acmeapi.
 			return nil, err
 		}
 	}
+	// The order is valid: its challenge values have done their work.
+	s.cleanup(ctx, d, order)
 	if err := s.is.cfg.Store.SaveCertificate(ctx, dcvaas.SystemActor(d.OrgID), c, details); err != nil {
 		return nil, err
 	}

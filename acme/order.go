@@ -30,6 +30,8 @@ type session struct {
 	// orderCSR is the one its order is (to be) finalized with.
 	csr      *dcvaas.DomainCSR
 	orderCSR string
+	// cleaned: the order's TXT values are removed (cleanup).
+	cleaned bool
 }
 
 func (is *Issuer) newSession(ca CA) *session {
@@ -354,13 +356,16 @@ func newCSR(key crypto.Signer, ids []acmeapi.Identifier) ([]byte, error) {
 }
 
 // cleanup removes the TXT values of the order's authorizations once the
-// order is done, whether it succeeded or failed. When ctx ended (the job
-// is being stopped), they stay: the order is resumed by the next run, which
-// publishes and removes them again.
+// order is done, whether it succeeded or failed: before the certificate is
+// saved (download.go), so that nobody sees the domain active with its
+// challenge values still published, and otherwise when Obtain returns.
+// When ctx ended (the job is being stopped), they stay: the order is
+// resumed by the next run, which publishes and removes them again.
 func (s *session) cleanup(ctx context.Context, d *dcvaas.Domain, order acmeapi.Order) {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || s.cleaned {
 		return
 	}
+	s.cleaned = true
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	for _, authz := range order.Authorizations {

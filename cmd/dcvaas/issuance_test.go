@@ -863,7 +863,7 @@ func TestRenewalRecognizesItsOwnCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	actor := dcvaas.SystemActor(org.ID)
-	d := &dcvaas.Domain{Name: "shop.example.com", CNAMETarget: "abc." + issuanceZone, IncludeWildcard: true}
+	d := &dcvaas.Domain{Name: "shop.example.com", CNAMETarget: "abc." + issuanceZone, IncludeWildcard: true, KeyType: dcvaas.KeyEC256}
 	if _, err := db.CreateDomain(ctx, actor, d); err != nil {
 		t.Fatal(err)
 	}
