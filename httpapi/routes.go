@@ -22,7 +22,7 @@ func addRoutes(mux *http.ServeMux, api huma.API, s *server) {
 		// unknown /api/ paths stay problem+json 404s.
 		mux.Handle("/api/", notFound(mux))
 		mux.Handle("/{$}", s.ui)
-		for _, p := range []string{"/signin", "/signin/", "/signout", "/members", "/members/", "/switch", "/oauth/", "/settings", "/settings/", "/domains", "/domains/", "/jobs", "/jobs/", "/tokens", "/tokens/", "/audit", "/static/"} {
+		for _, p := range []string{"/signin", "/signin/", "/signout", "/members", "/members/", "/switch", "/oauth/", "/settings", "/settings/", "/domains", "/domains/", "/jobs", "/jobs/", "/tokens", "/tokens/", "/webhooks", "/webhooks/", "/audit", "/static/"} {
 			mux.Handle(p, s.ui)
 		}
 	}

@@ -4,13 +4,19 @@ import (
 	"html/template"
 	"io/fs"
 	"path"
+	"strconv"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
 )
 
 var funcs = template.FuncMap{
-	"details": details,
+	"details":     details,
+	"lastAttempt": lastAttempt,
+	// ms is a latency in milliseconds, as the API reports it.
+	"ms": func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
+	},
 	// jobStatus is how a job reads now (scheduled, superseded), as the API
 	// shows it.
 	"jobStatus": func(j *dcvaas.Job) string { return string(j.View(time.Now())) },

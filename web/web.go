@@ -27,6 +27,7 @@ import (
 	"github.com/dcvaas/dcvaas/connection"
 	"github.com/dcvaas/dcvaas/secaudit"
 	"github.com/dcvaas/dcvaas/session"
+	"github.com/dcvaas/dcvaas/webhook"
 )
 
 //go:embed templates/*.html
@@ -70,6 +71,9 @@ type Deps struct {
 	Logger        *slog.Logger
 	// SSO, when set, offers single sign-on with OpenID Connect.
 	SSO *SSO
+	// Webhooks is the API's webhook service (the same instance); nil: the
+	// webhooks page says they are not configured.
+	Webhooks *webhook.Service
 }
 
 type server struct {
@@ -127,6 +131,15 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /tokens", s.page(s.tokens))
 	mux.HandleFunc("POST /tokens", s.page(s.createToken))
 	mux.HandleFunc("POST /tokens/{id}/revoke", s.page(s.revokeToken))
+	mux.HandleFunc("GET /webhooks", s.page(s.webhooks))
+	mux.HandleFunc("POST /webhooks", s.page(s.createWebhook))
+	mux.HandleFunc("GET /webhooks/{id}", s.page(s.webhook))
+	mux.HandleFunc("POST /webhooks/{id}/enable", s.page(s.setWebhookEnabled(true)))
+	mux.HandleFunc("POST /webhooks/{id}/disable", s.page(s.setWebhookEnabled(false)))
+	mux.HandleFunc("POST /webhooks/{id}/test", s.page(s.testWebhook))
+	mux.HandleFunc("POST /webhooks/{id}/rotate", s.page(s.rotateWebhook))
+	mux.HandleFunc("POST /webhooks/{id}/delete", s.page(s.deleteWebhook))
+	mux.HandleFunc("POST /webhooks/{id}/deliveries/{delivery}/retry", s.page(s.retryDelivery))
 	mux.HandleFunc("GET /audit", s.page(s.audit))
 	mux.HandleFunc("GET /members", s.page(s.members))
 	mux.HandleFunc("POST /members", s.page(s.addMember))

@@ -12,11 +12,12 @@ import (
 	"github.com/dcvaas/dcvaas/session"
 	"github.com/dcvaas/dcvaas/sqlstore"
 	"github.com/dcvaas/dcvaas/web"
+	"github.com/dcvaas/dcvaas/webhook"
 )
 
 // newDashboard returns the browser sessions and the dashboard served at /
 // on the API's listener; the API's OAuth callback reads the same sessions.
-func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connection.Service, limiter dcvaas.RateLimiter, audit *secaudit.Recorder, log *slog.Logger) (*session.Manager, http.Handler) {
+func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connection.Service, limiter dcvaas.RateLimiter, audit *secaudit.Recorder, webhooks *webhook.Service, log *slog.Logger) (*session.Manager, http.Handler) {
 	sessions := session.NewManager(db, cfg.Connections.PublicURL, time.Now)
 	deps := web.Deps{
 		Store:         db,
@@ -33,6 +34,7 @@ func newDashboard(cfg *Config, db *sqlstore.DB, kr *crypt.Keyring, conns *connec
 		Clock:         time.Now,
 		Logger:        log,
 		SSO:           cfg.SSO,
+		Webhooks:      webhooks, // the API's instance (serve.go)
 	}
 	if kr != nil {
 		deps.Keys = kr

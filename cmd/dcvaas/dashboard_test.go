@@ -254,7 +254,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Every page: one h1, labelled inputs, no console errors.
 	p.clearConsole()
-	for _, path := range []string{"/", "/domains", "/domains/" + id, "/jobs", "/tokens", "/audit", "/members", "/settings", "/settings?oauth=error&reason=browser_mismatch"} {
+	for _, path := range []string{"/", "/domains", "/domains/" + id, "/jobs", "/tokens", "/webhooks", "/audit", "/members", "/settings", "/settings?oauth=error&reason=browser_mismatch"} {
 		p.do(chromedp.Navigate(base + path))
 		p.a11y(path)
 		switch path {

@@ -93,8 +93,9 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 			log.Warn("security audit not written at shutdown", "err", err)
 		}
 	}()
-	conns := newConnections(cfg, db, kr, log)                                    // connections.go
-	sessions, dashboard := newDashboard(cfg, db, kr, conns, limiter, audit, log) // dashboard.go
+	conns := newConnections(cfg, db, kr, log)                                              // connections.go
+	webhooks := newWebhooks(cfg, db, kr)                                                   // webhooks.go: one service for the API and the dashboard
+	sessions, dashboard := newDashboard(cfg, db, kr, conns, limiter, audit, webhooks, log) // dashboard.go
 	// The hub stops with the process's context; the SSE streams it feeds
 	// end with their requests, before the server's shutdown completes.
 	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
@@ -128,7 +129,7 @@ func runServer(ctx context.Context, a *app, listening func(httpAddr, dnsAddr str
 		UI:             dashboard,
 		Budgets:        db,
 		BudgetCAs:      budgetCAs,
-		Webhooks:       newWebhooks(cfg, db, kr), // webhooks.go
+		Webhooks:       webhooks,
 	})
 	srv := &http.Server{
 		Handler:           instrument(cfg, handler),
