@@ -63,21 +63,7 @@ func crashMidJob(t *testing.T, bin, dbURL string, extra []string, within time.Du
 		"DCVAAS_ACME_NOWHERE_DIRECTORY=https://127.0.0.1:1/directory",
 	}
 	vars = append(vars, extra...)
-	mig := exec.Command(bin, "migrate")
-	mig.Env = vars
-	if out, err := mig.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
-	boot.Env = vars
-	out, err := boot.Output()
-	if err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	var creds struct{ Token, OrganizationID string }
-	if err := json.Unmarshal(out, &creds); err != nil {
-		t.Fatal(err)
-	}
+	creds := migrateAndBootstrap(t, bin, vars)
 	// The lookup of the delegation record hangs: the job is mid-run when
 	// the query reaches the DNS server.
 	const name = "_acme-challenge.crash.example.com"
@@ -250,4 +236,25 @@ func waitQuery(t *testing.T, srv *resolvetest.Server, name string) {
 			t.Fatalf("no DNS query for %s", name)
 		}
 	}
+}
+
+// migrateAndBootstrap runs the binary's migrate and bootstrap with vars, as
+// an operator would before the first serve, and returns bootstrap's answer.
+func migrateAndBootstrap(t *testing.T, bin string, vars []string) (creds struct{ Token, OrganizationID string }) {
+	t.Helper()
+	mig := exec.Command(bin, "migrate")
+	mig.Env = vars
+	if out, err := mig.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
+	boot.Env = vars
+	out, err := boot.Output()
+	if err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	if err := json.Unmarshal(out, &creds); err != nil {
+		t.Fatal(err)
+	}
+	return creds
 }

@@ -462,21 +462,7 @@ func crashMidIssuance(t *testing.T, bin, dbURL string) {
 		"DCVAAS_JOB_RESCUE_AFTER=5s",
 		"DCVAAS_SHUTDOWN_TIMEOUT=5s",
 	}
-	mig := exec.Command(bin, "migrate")
-	mig.Env = vars
-	if out, err := mig.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
-	boot.Env = vars
-	out, err := boot.Output()
-	if err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	var creds struct{ Token, OrganizationID string }
-	if err := json.Unmarshal(out, &creds); err != nil {
-		t.Fatal(err)
-	}
+	creds := migrateAndBootstrap(t, bin, vars)
 
 	hold.hold()
 	first := startBinary(t, bin, vars)

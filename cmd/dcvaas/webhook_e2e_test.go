@@ -121,21 +121,7 @@ func webhookServe(t *testing.T, bin, dbURL string) (vars []string, token string)
 		"DCVAAS_WEBHOOK_ALLOW_HTTP=true",
 		"DCVAAS_WEBHOOK_ALLOW_PRIVATE=true",
 	}
-	mig := exec.Command(bin, "migrate")
-	mig.Env = vars
-	if out, err := mig.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	boot := exec.Command(bin, "bootstrap", "--org-name", "Acme", "--owner-email", "ops@acme.test", "--json")
-	boot.Env = vars
-	out, err := boot.Output()
-	if err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	var creds struct{ Token string }
-	if err := json.Unmarshal(out, &creds); err != nil {
-		t.Fatal(err)
-	}
+	creds := migrateAndBootstrap(t, bin, vars)
 	return vars, creds.Token
 }
 
