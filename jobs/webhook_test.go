@@ -313,9 +313,23 @@ func TestWebhookDisableAfterFailures(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		es, err := b.db.ListEvents(b.ctx, b.org.ID, dcvaas.EventFilter{Types: []string{"webhook.disabled"}, Limit: 10})
-		if err != nil || len(es) != 1 {
-			t.Fatalf("webhook.disabled events: %d, %v", len(es), err)
+		// On PostgreSQL, ListEvents shows an event once no transaction
+		// older than its own is still running anywhere (River's own work
+		// included), so the committed event may appear a moment later.
+		var es []*dcvaas.Event
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			var err error
+			es, err = b.db.ListEvents(b.ctx, b.org.ID, dcvaas.EventFilter{Types: []string{"webhook.disabled"}, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(es) != 1 {
+			t.Fatalf("webhook.disabled events: %d", len(es))
 		}
 		// Enabling it again clears the record.
 		on := true
