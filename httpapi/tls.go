@@ -99,6 +99,11 @@ type keyReadCount struct {
 	opened  time.Time // when the window's entry was written
 	flushed time.Time
 	pending int64
+	// opening is closed once the window's entry is written (or failed);
+	// nil after. Readings that arrive meanwhile wait for it instead of
+	// each writing an entry of their own: the first handshakes after a
+	// start or a renewal come in bursts.
+	opening chan struct{}
 }
 
 // keyReadWindow matches sqlstore's audit window; keyReadFlush is how
@@ -113,42 +118,59 @@ func (l *keyReadLog) record(ctx context.Context, actor dcvaas.Actor, b *delivery
 		return dcvaas.Errorf(dcvaas.ENOTIMPLEMENTED, "key readings cannot be recorded on this server")
 	}
 	k := keyReadKey{actor.TokenID, b.Certificate.ID}
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[keyReadKey]*keyReadCount{}
-	}
-	c := l.m[k]
-	if c != nil && now.Sub(c.opened) < keyReadWindow {
-		c.pending++
-		var n int64
-		if now.Sub(c.flushed) >= keyReadFlush {
-			n, c.pending, c.flushed = c.pending, 0, now
+	for {
+		l.mu.Lock()
+		if l.m == nil {
+			l.m = map[keyReadKey]*keyReadCount{}
 		}
+		c := l.m[k]
+		if c != nil && c.opening != nil {
+			wait := c.opening
+			l.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if c != nil && now.Sub(c.opened) < keyReadWindow {
+			c.pending++
+			var n int64
+			if now.Sub(c.flushed) >= keyReadFlush {
+				n, c.pending, c.flushed = c.pending, 0, now
+			}
+			l.mu.Unlock()
+			if n > 0 {
+				go l.flush(context.WithoutCancel(ctx), actor, b, n)
+			}
+			return nil
+		}
+		// A new window: what the old one still counts goes with this reading.
+		var carried int64
+		if c != nil {
+			carried = c.pending
+		}
+		if len(l.m) >= 100000 {
+			l.m = map[keyReadKey]*keyReadCount{}
+		}
+		open := &keyReadCount{opening: make(chan struct{})}
+		l.m[k] = open
 		l.mu.Unlock()
-		if n > 0 {
-			go l.flush(context.WithoutCancel(ctx), actor, b, n)
+		err := l.store.RecordKeyReads(ctx, actor, b.Certificate, b.Domain.Name, 1+carried)
+		l.mu.Lock()
+		if err != nil {
+			if l.m[k] == open {
+				delete(l.m, k)
+			}
+		} else {
+			open.opened, open.flushed = now, now
 		}
-		return nil
-	}
-	// A new window: what the old one still counts goes with this reading.
-	var carried int64
-	if c != nil {
-		carried = c.pending
-	}
-	delete(l.m, k)
-	l.mu.Unlock()
-	if err := l.store.RecordKeyReads(ctx, actor, b.Certificate, b.Domain.Name, 1+carried); err != nil {
+		close(open.opening)
+		open.opening = nil
+		l.mu.Unlock()
 		return err
 	}
-	l.mu.Lock()
-	if len(l.m) >= 100000 {
-		l.m = map[keyReadKey]*keyReadCount{}
-	}
-	if l.m[k] == nil {
-		l.m[k] = &keyReadCount{opened: now, flushed: now}
-	}
-	l.mu.Unlock()
-	return nil
 }
 
 func (l *keyReadLog) flush(ctx context.Context, actor dcvaas.Actor, b *delivery.Bundle, n int64) {
