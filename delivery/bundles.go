@@ -5,10 +5,12 @@ package delivery
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/gencache"
@@ -16,9 +18,12 @@ import (
 
 // Source is where bundles come from; *sqlstore.DB implements it.
 type Source interface {
-	// DeliveryVersion moves whenever anything a bundle is made of changes,
-	// on any node.
-	DeliveryVersion(ctx context.Context) (int64, error)
+	// DeliveryGeneration returns gen, which moves whenever anything a
+	// bundle is made of changes, on any node. stale is non-zero when
+	// answers kept under gen may predate a write of this node: then a
+	// bundle is read afresh (and filed under gen); callers given the same
+	// stale may share one read.
+	DeliveryGeneration(ctx context.Context) (gen, stale uint64, err error)
 	// ServableCertificate returns the live active domain named exactly
 	// name and its current certificate; ENOTFOUND when there is none.
 	ServableCertificate(ctx context.Context, orgID, name string) (*dcvaas.Domain, *dcvaas.Certificate, error)
@@ -42,15 +47,19 @@ type bundleKey struct{ orgID, name string }
 const maxBundles = 50000
 
 // Bundles answers "which certificate for this server name" from memory.
-// Every answer, found or not, is kept until DeliveryVersion moves: a new
-// certificate, a deleted or failed domain, anywhere in the cluster, drops
-// them all at the next request. Asking the version is the one read a
-// cached answer costs.
+// Every answer, found or not, is kept until DeliveryGeneration moves: a
+// new certificate, a deleted or failed domain, anywhere in the cluster,
+// drops them all at the next request. Asking the generation is all a
+// cached answer costs (a read of one row on SQLite, none on PostgreSQL).
 type Bundles struct {
 	src   Source
 	open  Opener
 	now   func() time.Time
 	cache *gencache.Cache[bundleKey, *Bundle]
+	// reads joins the concurrent misses of one name: after a start or a
+	// change, handshakes for it arrive in bursts, and one read (and key
+	// decryption) serves them all.
+	reads singleflight.Group
 }
 
 // NewBundles returns an empty cache reading from src and opening keys with
@@ -71,25 +80,44 @@ func (b *Bundles) Lookup(ctx context.Context, orgID, serverName string) (*Bundle
 	if !ok {
 		return nil, nil
 	}
-	v, err := b.src.DeliveryVersion(ctx)
+	gen, stale, err := b.src.DeliveryGeneration(ctx)
 	if err != nil {
 		return nil, err
 	}
-	gen := uint64(v)
 	key := bundleKey{orgID, name}
-	if bd, ok := b.cache.Get(gen, key); ok {
-		if bd != nil && !b.now().Before(bd.Certificate.NotAfter) {
-			return nil, nil
+	if stale == 0 {
+		if bd, ok := b.cache.Get(gen, key); ok {
+			if bd != nil && !b.now().Before(bd.Certificate.NotAfter) {
+				return nil, nil
+			}
+			return bd, nil
 		}
-		return bd, nil
 	}
-	bd, err := b.find(ctx, orgID, name)
-	if err != nil {
-		return nil, err
+	flight := strconv.FormatUint(gen, 10) + "/" + strconv.FormatUint(stale, 10) + "\x00" + orgID + "\x00" + name
+	read := b.reads.DoChan(flight, func() (any, error) {
+		// Not ended by the first caller's cancellation, which would fail
+		// the others; each caller waits only as long as its own context.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReadTimeout)
+		defer cancel()
+		bd, err := b.find(ctx, orgID, name)
+		if err == nil {
+			b.cache.Put(gen, key, bd)
+		}
+		return bd, err
+	})
+	select {
+	case r := <-read:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Bundle), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	b.cache.Put(gen, key, bd)
-	return bd, nil
 }
+
+// sharedReadTimeout bounds a read that several callers wait for.
+const sharedReadTimeout = 10 * time.Second
 
 func (b *Bundles) find(ctx context.Context, orgID, name string) (*Bundle, error) {
 	candidates := []string{name}

@@ -22,8 +22,10 @@ import (
 	"time"
 
 	"github.com/dcvaas/dcvaas"
+	"github.com/dcvaas/dcvaas/gencache"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"golang.org/x/sync/singleflight"
 
 	_ "modernc.org/sqlite" // registers "sqlite"
 )
@@ -140,6 +142,12 @@ type DB struct {
 	feed           feedCounters
 	// queries counts statements run through write and read.
 	queries atomic.Uint64
+	// changes follows other nodes' changes on PostgreSQL (changes.go);
+	// pgAuth keeps who tokens are under its identity generation, and
+	// authReads joins concurrent reads of one token.
+	changes   changeWatch
+	pgAuth    *gencache.Cache[string, dcvaas.Authenticated]
+	authReads singleflight.Group
 }
 
 // ParseURL splits a DCVAAS_DATABASE_URL into dialect and driver DSN:
@@ -191,15 +199,15 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		}
 		pragmas := "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(" + strconv.Itoa(int(SQLiteBusyTimeout.Milliseconds())) + ")&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
 		db.cache = newReadCache()
-		writer, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_txlock=immediate", &db.queries, db.cache.committed, identityTables...)
+		writer, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_txlock=immediate", &db.queries, db.cache.committed, watchedTables)
 		if err != nil {
 			return nil, err
 		}
-		reader, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", &db.queries, nil)
+		reader, err := newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", &db.queries, nil, nil)
 		if err != nil {
 			return nil, err
 		}
-		if db.watchConnector, err = newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", nil, nil); err != nil {
+		if db.watchConnector, err = newSQLiteConnector("file:"+dsn+"?"+pragmas+"&_pragma=query_only(1)", nil, nil, nil); err != nil {
 			return nil, err
 		}
 		db.write, db.read = sql.OpenDB(writer), sql.OpenDB(reader)
@@ -210,7 +218,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.read.SetMaxOpenConns(8)
 		db.read.SetMaxIdleConns(8)
 	case Postgres:
-		if db.write, err = openPostgres(dsn, &db.queries); err != nil {
+		if db.write, err = openPostgres(dsn, &db.queries, &db.changes.writes); err != nil {
 			return nil, err
 		}
 		n := opts.MaxConns
@@ -220,6 +228,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.write.SetMaxOpenConns(n)
 		db.write.SetMaxIdleConns(n)
 		db.read = db.write
+		db.pgAuth = gencache.New[string, dcvaas.Authenticated](maxCachedTokens)
 	}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.Close()
@@ -235,6 +244,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		poll := sql.OpenDB(db.watchConnector)
 		go func() { defer close(done); defer poll.Close(); db.watchDataVersion(watch, poll) }()
 		db.stopWatch = func() { cancel(); <-done }
+	}
+	if dialect == Postgres {
+		// Listening from the start, so that the first requests after a
+		// start find kept answers current (changes.go).
+		db.changes.once.Do(db.startChangeWatch)
 	}
 	return db, nil
 }
@@ -253,6 +267,7 @@ func (db *DB) Close() error {
 	if db.stopWatch != nil {
 		db.stopWatch()
 	}
+	db.stopChangeWatch()
 	err := db.write.Close()
 	if db.dialect == SQLite {
 		err = errors.Join(err, db.read.Close())

@@ -8,15 +8,22 @@ import (
 	"github.com/dcvaas/dcvaas"
 )
 
-// DeliveryVersion returns a number that moves whenever a certificate is
-// saved or removed or a domain's status, name, wildcard or deletion
-// changes, by any writer on any node (triggers of migration 00050). A
-// cache of certificate answers stays right while it stays put; reading it
-// is one primary-key row.
-func (db *DB) DeliveryVersion(ctx context.Context) (int64, error) {
-	var v int64
-	err := db.read.QueryRowContext(ctx, `SELECT version FROM delivery_version WHERE id = 1`).Scan(&v)
-	return v, err
+// DeliveryGeneration implements delivery.Source: gen moves whenever a
+// certificate is saved or removed or a domain's status, name, wildcard or
+// deletion changes, by any writer on any node (triggers of migration
+// 00050).
+//
+// Either way the number is kept in memory, so that no answer costs a read
+// while nothing changed. SQLite: the count of commits that moved the
+// delivery version (readcache.go), never stale; another process's
+// commits count within dataVersionPoll. PostgreSQL: a generation moved by
+// the triggers' notifications (changes.go).
+func (db *DB) DeliveryGeneration(ctx context.Context) (gen, stale uint64, err error) {
+	if db.dialect == Postgres {
+		gen, stale := db.generation(changeDelivery)
+		return gen, stale, nil
+	}
+	return db.cache.delivery.Load(), 0, nil
 }
 
 // ServableCertificate returns the organization's live, active domain with

@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -20,12 +22,12 @@ import (
 // only then encodes them in binary: a fifth of the whole process's CPU in
 // the POST /api/domains benchmark. Unwrapping the slice first gives pgx the
 // values directly; the bytes on the wire are the same.
-func openPostgres(dsn string, queries *atomic.Uint64) (*sql.DB, error) {
+func openPostgres(dsn string, queries, writes *atomic.Uint64) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Tracer = queryCounter{queries}
+	cfg.Tracer = queryCounter{queries, writes}
 	return stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
 		m := c.TypeMap()
 		m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{unwrapPQArray}, m.TryWrapEncodePlanFuncs...)
@@ -33,15 +35,44 @@ func openPostgres(dsn string, queries *atomic.Uint64) (*sql.DB, error) {
 	})), nil
 }
 
-// queryCounter counts the statements the pool runs (DB.QueryCount).
-type queryCounter struct{ n *atomic.Uint64 }
+// queryCounter counts the statements the pool runs (DB.QueryCount) and,
+// as they end, those that may have changed something (changes.go).
+type queryCounter struct{ n, writes *atomic.Uint64 }
 
-func (q queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+type mayWriteKey struct{}
+
+func (q queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	q.n.Add(1)
+	if mayWrite(d.SQL) {
+		return context.WithValue(ctx, mayWriteKey{}, true)
+	}
 	return ctx
 }
 
-func (queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (q queryCounter) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, _ pgx.TraceQueryEndData) {
+	// Inside a transaction nothing is visible to others before COMMIT,
+	// which counts when it ends: the connection is then idle again.
+	if ctx.Value(mayWriteKey{}) != nil && conn.PgConn().TxStatus() == 'I' {
+		q.writes.Add(1)
+	}
+}
+
+// mayWrite tells statements that cannot change a row (a plain SELECT, a
+// transaction's BEGIN or ROLLBACK) from all others; a data-modifying WITH
+// counts as a write.
+func mayWrite(sql string) bool {
+	sql = strings.TrimLeftFunc(sql, func(r rune) bool { return unicode.IsSpace(r) || r == '(' })
+	word := sql
+	if i := strings.IndexFunc(sql, func(r rune) bool { return unicode.IsSpace(r) || r == '(' || r == ';' }); i >= 0 {
+		word = sql[:i]
+	}
+	for _, w := range []string{"select", "begin", "rollback", "show", "listen", ""} {
+		if strings.EqualFold(word, w) {
+			return false
+		}
+	}
+	return true
+}
 
 // unwrapPQArray is a pgtype.TryWrapEncodePlanFunc for lib/pq's array types.
 func unwrapPQArray(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {

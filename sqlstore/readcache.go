@@ -17,12 +17,15 @@ import (
 //     (sqliteconn.go), whoever made it in this process: the store, River or
 //     the job engine. SQLite has no other node, so "unchanged" is known
 //     exactly; Changes hands it to the API's cache of domain list pages.
-//   - identity: commits that changed a row of identityTables, which decide
-//     who a token is (the API's hottest read, with its organization's
-//     defaults). The write pool's pre-update hook sees every
+//   - identity: commits that changed a row of the identity tables, which
+//     decide who a token is (the API's hottest read, with its
+//     organization's defaults). The write pool's pre-update hook sees every
 //     row change, whatever statement made it. Counted apart from gen so
 //     that a busy stream of other writes (domains, jobs) leaves these
 //     answers cached.
+//   - delivery: commits that moved delivery_version, whose triggers
+//     (migration 00050) fire when what the Caddy endpoint serves changes
+//     (delivery.Source); the hook sees rows changed by triggers too.
 //
 // Another process writing the same file (dcvaas bootstrap, cron run, keys
 // rotate) moves both, noticed by polling SQLite's data_version within
@@ -32,6 +35,7 @@ import (
 type readCache struct {
 	gen      atomic.Uint64
 	identity atomic.Uint64
+	delivery atomic.Uint64
 	auth     *gencache.Cache[string, dcvaas.Authenticated]
 }
 
@@ -47,13 +51,25 @@ func newReadCache() *readCache {
 	}
 }
 
-// identityTables are the tables the identity count watches.
-var identityTables = []string{"api_tokens", "organization_members", "organizations", "users"}
+// The sets of tables the counts other than gen watch.
+const (
+	identityTables tableSets = 1 << iota
+	deliveryTables
+	allTables tableSets = identityTables | deliveryTables
+)
+
+var watchedTables = map[string]tableSets{
+	"api_tokens": identityTables, "organization_members": identityTables, "organizations": identityTables, "users": identityTables,
+	"delivery_version": deliveryTables,
+}
 
 // committed is the write pool's onCommit.
-func (c *readCache) committed(identity bool) {
-	if identity {
+func (c *readCache) committed(touched tableSets) {
+	if touched&identityTables != 0 {
 		c.identity.Add(1)
+	}
+	if touched&deliveryTables != 0 {
+		c.delivery.Add(1)
 	}
 	c.gen.Add(1)
 }
@@ -126,10 +142,10 @@ func (db *DB) watchDataVersion(ctx context.Context, read *sql.DB) {
 				return
 			}
 			db.log.Warn("cannot read SQLite data_version", "err", err)
-			db.cache.committed(true)
+			db.cache.committed(allTables)
 		} else if v != last {
 			last = v
-			db.cache.committed(true)
+			db.cache.committed(allTables)
 		}
 		select {
 		case <-ctx.Done():

@@ -21,25 +21,24 @@ import (
 //     transaction commits and after every statement run outside one, so the
 //     read cache (readcache.go) learns of each change the moment it is
 //     visible, whoever made it: our store, River or the job engine. A
-//     pre-update hook notes whether a row of a watched table changed, and
-//     onCommit is told.
+//     pre-update hook notes which sets of watched tables had a row
+//     changed, and onCommit is told.
 type sqliteConnector struct {
 	driver.Connector
-	queries  *atomic.Uint64     // counts statements; nil: not counted
-	onCommit func(watched bool) // nil on the read pool
-	watch    map[string]bool
+	queries  *atomic.Uint64          // counts statements; nil: not counted
+	onCommit func(touched tableSets) // nil on the read pool
+	watch    map[string]tableSets
 }
 
-func newSQLiteConnector(dsn string, queries *atomic.Uint64, onCommit func(watched bool), watch ...string) (*sqliteConnector, error) {
+// tableSets is a set of named groups of tables (readcache.go), one bit each.
+type tableSets uint8
+
+func newSQLiteConnector(dsn string, queries *atomic.Uint64, onCommit func(tableSets), watch map[string]tableSets) (*sqliteConnector, error) {
 	base, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
 	}
-	c := &sqliteConnector{Connector: base, queries: queries, onCommit: onCommit, watch: map[string]bool{}}
-	for _, t := range watch {
-		c.watch[t] = true
-	}
-	return c, nil
+	return &sqliteConnector{Connector: base, queries: queries, onCommit: onCommit, watch: watch}, nil
 }
 
 func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -63,9 +62,7 @@ func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		// Called on this connection's goroutine, inside the statement.
 		hooks.RegisterPreUpdateHook(func(d sqlite.SQLitePreUpdateData) {
-			if c.watch[d.TableName] {
-				sc.touched = true
-			}
+			sc.touched |= c.watch[d.TableName]
 		})
 	}
 	return sc, nil
@@ -93,9 +90,10 @@ type sqliteConn struct {
 	stmts    map[string]*cachedStmt
 	queries  *atomic.Uint64
 	inTx     bool
-	onCommit func(watched bool)
-	// touched: a watched table changed since the last commit or rollback.
-	touched bool
+	onCommit func(tableSets)
+	// touched: the sets of watched tables changed since the last commit
+	// or rollback.
+	touched tableSets
 }
 
 // cachedStmt is a compiled statement; busy while rows read from it are
@@ -199,7 +197,7 @@ func (c *sqliteConn) QueryContext(ctx context.Context, query string, args []driv
 func (c *sqliteConn) committed() {
 	if c.onCommit != nil && !c.inTx {
 		c.onCommit(c.touched)
-		c.touched = false
+		c.touched = 0
 	}
 }
 
@@ -240,7 +238,7 @@ func (t *sqliteTx) Commit() error {
 
 func (t *sqliteTx) Rollback() error {
 	err := t.tx.Rollback()
-	t.conn.inTx, t.conn.touched = false, false
+	t.conn.inTx, t.conn.touched = false, 0
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/dcvaas/dcvaas"
@@ -87,6 +88,9 @@ func (db *DB) liveToken(ctx context.Context, tx *sql.Tx, id string) (*dcvaas.Tok
 
 // Authenticate implements dcvaas.TokenStore.
 func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dcvaas.Authenticated, error) {
+	if db.dialect == Postgres {
+		return db.authenticatePostgres(ctx, hash, now)
+	}
 	a, gen, ok := db.cachedAuth(hash, now)
 	if ok {
 		return a, nil
@@ -98,6 +102,49 @@ func (db *DB) Authenticate(ctx context.Context, hash string, now time.Time) (*dc
 	db.cacheAuth(gen, hash, a)
 	return a, nil
 }
+
+// authenticatePostgres keeps answers under the identity generation, which
+// the notifications of any node's changes move (changes.go): a known token
+// costs no round trip, and a change is seen on this node at once, on
+// another when its notification arrives. Concurrent reads of one token
+// are one (after a start or a change, a token's requests come in bursts).
+func (db *DB) authenticatePostgres(ctx context.Context, hash string, now time.Time) (*dcvaas.Authenticated, error) {
+	gen, stale := db.generation(changeIdentity)
+	if stale == 0 {
+		if a, ok := db.pgAuth.Get(gen, hash); ok && (a.Token.ExpiresAt == nil || a.Token.ExpiresAt.After(now)) {
+			return copyAuth(a), nil
+		}
+	}
+	flight := strconv.FormatUint(gen, 10) + "/" + strconv.FormatUint(stale, 10) + "/" + hash
+	read := db.authReads.DoChan(flight, func() (any, error) {
+		// Not ended by the first caller's cancellation, which would fail
+		// the others; each caller waits only as long as its own context.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReadTimeout)
+		defer cancel()
+		a, _, err := db.authenticate(ctx, hash, now)
+		if err == nil {
+			db.pgAuth.Put(gen, hash, *copyAuth(*a))
+		}
+		return a, err
+	})
+	select {
+	case r := <-read:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		a := copyAuth(*r.Val.(*dcvaas.Authenticated))
+		if a.Token.ExpiresAt != nil && !a.Token.ExpiresAt.After(now) {
+			// Read by a caller that came a moment earlier.
+			return nil, dcvaas.Errorf(dcvaas.EUNAUTHORIZED, "invalid, expired or revoked token")
+		}
+		return a, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// sharedReadTimeout bounds a read that several callers wait for.
+const sharedReadTimeout = 10 * time.Second
 
 // authQuery reads who a token is; on PostgreSQL also its organization's
 // identity version (admit.go), which SQLite does not keep.
