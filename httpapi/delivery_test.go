@@ -14,13 +14,20 @@ import (
 // a sealed key) for each of names, returning their ids.
 func deliverySetup(t *testing.T, dialect sqlstore.Dialect, names ...string) (*bundle, []string) {
 	t.Helper()
+	return deliverySetupWith(t, dialect, options{}, names...)
+}
+
+// deliverySetupWith is deliverySetup with options (its keyring is set).
+func deliverySetupWith(t *testing.T, dialect sqlstore.Dialect, o options, names ...string) (*bundle, []string) {
+	t.Helper()
 	key := make([]byte, crypt.KeySize)
 	rand.Read(key)
 	kr, err := crypt.NewKeyring(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := setup(t, dialect, options{keyring: kr})
+	o.keyring = kr
+	b := setup(t, dialect, o)
 	var ids []string
 	for _, n := range names {
 		id := b.createDomain(b.a.admin, n)["id"].(string)

@@ -35,9 +35,15 @@ const verifyZone = "verify.test"
 type clock struct {
 	mu  sync.Mutex
 	now time.Time
+	// real: Now is the time of day (benchmarks), and Advance and Set do
+	// nothing.
+	real bool
 }
 
 func (c *clock) Now() time.Time {
+	if c.real {
+		return time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(time.Millisecond)
@@ -96,6 +102,10 @@ type options struct {
 	heartbeat time.Duration
 	// webhookPolicy is the webhook URL policy (webhooks_test.go).
 	webhookPolicy webhook.Policy
+	// realTime runs the server and store on the time of day instead of
+	// the test clock (benchmarks: the clock's lock and its millisecond
+	// per call would make their timed work unlike a real server's).
+	realTime bool
 }
 
 func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
@@ -104,7 +114,7 @@ func setup(t *testing.T, dialect sqlstore.Dialect, opts ...options) *bundle {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), real: o.realTime}
 	url := storetest.URL(t, dialect)
 	db := storetest.Open(t, url, sqlstore.Options{Clock: clk.Now})
 	b := &bundle{t: t, db: db, url: url, clock: clk, logs: &syncWriter{}}
