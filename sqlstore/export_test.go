@@ -22,3 +22,6 @@ func (db *DB) ChangeListenerPID() uint32 { return db.changes.pid.Load() }
 
 // MayWrite is mayWrite, for its table test.
 var MayWrite = mayWrite
+
+// DeletedTargetQuery is deletedTargetQuery, for its query plan test.
+const DeletedTargetQuery = deletedTargetQuery
