@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -62,11 +61,9 @@ func TestTLSCertificateLoad(t *testing.T) {
 		"  the table shows the median round (by p99), and the line under it every round's p99. The goal's p99 is read here.\n\n",
 		warmup, clients, capacityFor, rate, rate, maxConns, rate, rounds, roundFor)
 	doc.WriteString("Command: `DCVAAS_BENCH_TLS=1 DCVAAS_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./httpapi -run TestTLSCertificateLoad -v`  \n")
-	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(&doc, "Machine: %d CPUs (%s/%s), %s, shared by the server, the load generator and PostgreSQL; %s; load average at the start: %s.\n\n"+
-		"The goal is absolute, but the machine is shared: when its load average is far above its CPU count, /healthz\n"+
-		"itself falls far below its quiet-machine rate, and the ratio to /healthz is the number to read.\n\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format("2006-01-02"), strings.Join(strings.Fields(string(load))[:3], " "))
+	doc.WriteString(benchdoc.Machine("shared by the server, the load generator and PostgreSQL") + "\n\n" +
+		"The goal is absolute, but the machine is shared: when its load average is far above its CPU count, /healthz\n" +
+		"itself falls far below its quiet-machine rate, and the ratio to /healthz is the number to read.\n\n")
 	stop := probeStalls()
 	defer stop()
 	forEachDialect(t, func(t *testing.T, dialect sqlstore.Dialect) {

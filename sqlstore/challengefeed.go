@@ -281,33 +281,13 @@ func (db *DB) followPostgres(ctx context.Context, f *follower) {
 }
 
 func (db *DB) listen(ctx context.Context, f *follower) error {
-	cfg, err := pgx.ParseConfig(db.dsn)
-	if err != nil {
-		return err
-	}
-	cfg.ConnectTimeout = 5 * time.Second
-	// Named, so that an operator sees it in pg_stat_activity.
-	cfg.RuntimeParams["application_name"] = feedApplicationName
-	// A timed-out wait for a notification only sets a deadline; the
-	// default handler would also send a cancel request over a new
-	// connection, every heartbeat.
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	// LISTEN before the first load: a change between the two is then
+	// notified, not lost.
+	conn, schema, err := db.listenConn(ctx, feedApplicationName, pgChannel)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	var schema string
-	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
-		return err
-	}
-	// LISTEN before the first load: a change between the two is then
-	// notified, not lost.
-	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
-		return err
-	}
 	load := func() error { return db.reloadPgx(ctx, f, conn, false) }
 	if err := load(); err != nil {
 		return err
@@ -366,6 +346,38 @@ func (db *DB) listen(ctx context.Context, f *follower) error {
 			return err
 		}
 	}
+}
+
+// listenConn opens a connection of its own (named appName, so that an
+// operator sees it in pg_stat_activity) that LISTENs on channel, and
+// returns it with its schema, which notifications name.
+func (db *DB) listenConn(ctx context.Context, appName, channel string) (*pgx.Conn, string, error) {
+	cfg, err := pgx.ParseConfig(db.dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.ConnectTimeout = 5 * time.Second
+	cfg.RuntimeParams["application_name"] = appName
+	// A timed-out wait for a notification only sets a deadline; the
+	// default handler would also send a cancel request over a new
+	// connection, every heartbeat.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(current_schema(), '')`).Scan(&schema); err != nil {
+		conn.Close(context.Background())
+		return nil, "", err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		conn.Close(context.Background())
+		return nil, "", err
+	}
+	return conn, schema, nil
 }
 
 // drainNotifications takes the notifications conn has already received,

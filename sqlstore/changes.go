@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
 // On PostgreSQL, answers kept in memory must follow the changes every node
@@ -164,29 +163,12 @@ func confirmed(synced uint64, t0 time.Time) func(*changeState) {
 func notListening(st *changeState) { st.liveUntil = 0 }
 
 func (db *DB) watchChanges(ctx context.Context) error {
-	cfg, err := pgx.ParseConfig(db.dsn)
-	if err != nil {
-		return err
-	}
-	cfg.ConnectTimeout = 5 * time.Second
-	cfg.RuntimeParams["application_name"] = changesApplicationName
-	// An ended wait only sets a deadline (challengefeed.go says why).
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, schema, err := db.listenConn(ctx, changesApplicationName, changesChannel)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
 	db.changes.pid.Store(conn.PgConn().PID())
-	var schema string
-	if err := conn.QueryRow(ctx, `SELECT COALESCE(current_schema(), '')`).Scan(&schema); err != nil {
-		return err
-	}
-	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
-		return err
-	}
 	// Whatever was kept before now may have missed a notification.
 	bumped := allChanges
 	confirm := func() error {

@@ -3,12 +3,9 @@ package sqlstore_test
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/dcvaas/dcvaas"
 	"github.com/dcvaas/dcvaas/benchdoc"
@@ -32,9 +29,7 @@ func TestCreateDomainAsTableGrows(t *testing.T) {
 		"database: creates/s of each block, by the number of domains stored at its end. Flat is right: nothing a\n"+
 		"create reads should grow with the table (`TestCreateDomainLookupsUseIndexes` checks the plans).\n\n", goroutines, blocks, block)
 	doc.WriteString("Command: `DCVAAS_BENCH_CREATE=1 DCVAAS_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./sqlstore -run TestCreateDomainAsTableGrows -v`  \n")
-	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(&doc, "Machine: %d CPUs (%s/%s), %s; %s; load average at the start: %s.\n\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format("2006-01-02"), strings.Join(strings.Fields(string(load))[:3], " "))
+	doc.WriteString(benchdoc.Machine("") + "\n\n")
 	header := "| database |"
 	rule := "|---|"
 	for i := 1; i <= blocks; i++ {
@@ -52,29 +47,16 @@ func TestCreateDomainAsTableGrows(t *testing.T) {
 		var n atomic.Int64
 		row := "| " + string(dialect) + " |"
 		for range blocks {
-			var left atomic.Int64
-			left.Store(block)
-			start := time.Now()
-			var wg sync.WaitGroup
-			for range goroutines {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for left.Add(-1) >= 0 {
-						i := n.Add(1)
-						d := &dcvaas.Domain{Name: fmt.Sprintf("b%d.example.com", i), CNAMETarget: fmt.Sprintf("b%d.verify.example.net", i), KeyType: dcvaas.KeyEC256}
-						if _, err := db.CreateDomain(t.Context(), dcvaas.Actor{OrgID: org.ID}, d); err != nil {
-							t.Error(err)
-							return
-						}
-					}
-				}()
+			took, err := concurrently(goroutines, block, func() error {
+				i := n.Add(1)
+				d := &dcvaas.Domain{Name: fmt.Sprintf("b%d.example.com", i), CNAMETarget: fmt.Sprintf("b%d.verify.example.net", i), KeyType: dcvaas.KeyEC256}
+				_, err := db.CreateDomain(t.Context(), dcvaas.Actor{OrgID: org.ID}, d)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			wg.Wait()
-			if t.Failed() {
-				return
-			}
-			row += fmt.Sprintf(" %.0f |", block/time.Since(start).Seconds())
+			row += fmt.Sprintf(" %.0f |", block/took.Seconds())
 		}
 		doc.WriteString(row + "\n")
 		t.Log(row)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -50,9 +49,7 @@ func TestEventWriteCost(t *testing.T) {
 		"gives a ratio (with / without), and the median of the %d pairs is read. creates/s per side: all its\n"+
 		"creates over all its time.\n\n", goroutines, block, warmup, pairs)
 	doc.WriteString("Command: `DCVAAS_BENCH_EVENTS=1 DCVAAS_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./sqlstore -run TestEventWriteCost -v`  \n")
-	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(&doc, "Machine: %d CPUs (%s/%s), %s; %s; load average at the start: %s.\n\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format("2006-01-02"), strings.Join(strings.Fields(string(load))[:3], " "))
+	doc.WriteString(benchdoc.Machine("") + "\n\n")
 	doc.WriteString("| database | through | without event (creates/s) | with event (creates/s) | ratio, all blocks | median pair ratio | pair ratios (min–max) |\n|---|---|---|---|---|---|---|\n")
 	for _, dialect := range storetest.Dialects(t) {
 		db := storetest.NewDB(t, dialect, sqlstore.Options{})
@@ -106,25 +103,12 @@ func TestEventWriteCost(t *testing.T) {
 		run := func(op func() error, events bool, count int) time.Duration {
 			db.SetSkipEvents(!events)
 			defer db.SetSkipEvents(false)
-			var left atomic.Int64
-			left.Store(int64(count))
-			start := time.Now()
-			var wg sync.WaitGroup
-			for range goroutines {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for left.Add(-1) >= 0 {
-						if err := op(); err != nil {
-							t.Error(err)
-							broken.Store(true)
-							return
-						}
-					}
-				}()
+			took, err := concurrently(goroutines, count, op)
+			if err != nil {
+				t.Error(err)
+				broken.Store(true)
 			}
-			wg.Wait()
-			return time.Since(start)
+			return took
 		}
 		for _, m := range []struct {
 			through string
@@ -166,4 +150,31 @@ func TestEventWriteCost(t *testing.T) {
 	if err := benchdoc.ReplaceSection("../docs/benchmarks.md", "## Events: cost of the outbox write", doc.String()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// concurrently calls op count times from goroutines and returns how long
+// that took, or the first error (the goroutine that met it stops).
+func concurrently(goroutines, count int, op func() error) (time.Duration, error) {
+	var left atomic.Int64
+	left.Store(int64(count))
+	var first atomic.Pointer[error]
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Add(-1) >= 0 {
+				if err := op(); err != nil {
+					first.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := first.Load(); err != nil {
+		return time.Since(start), *err
+	}
+	return time.Since(start), nil
 }
