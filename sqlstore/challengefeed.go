@@ -332,7 +332,7 @@ func (db *DB) listen(ctx context.Context, f *follower) error {
 				return err
 			}
 			db.feed.heartbeats.Add(1)
-			if drainNotifications(conn) {
+			if len(drainNotifications(conn)) > 0 {
 				if err := load(); err != nil {
 					return err
 				}
@@ -380,17 +380,18 @@ func (db *DB) listenConn(ctx context.Context, appName, channel string) (*pgx.Con
 	return conn, schema, nil
 }
 
-// drainNotifications takes the notifications conn has already received,
-// reporting whether there were any.
-func drainNotifications(conn *pgx.Conn) bool {
+// drainNotifications takes the notifications conn has already received
+// (a ping's answer comes after every one committed before it).
+func drainNotifications(conn *pgx.Conn) []*pgconn.Notification {
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
-	any := false
+	var got []*pgconn.Notification
 	for {
-		if _, err := conn.WaitForNotification(done); err != nil {
-			return any
+		n, err := conn.WaitForNotification(done)
+		if err != nil {
+			return got
 		}
-		any = true
+		got = append(got, n)
 	}
 }
 

@@ -227,15 +227,10 @@ func (db *DB) watchChanges(ctx context.Context) error {
 // returns the kinds they name.
 func drainChanges(conn *pgx.Conn, schema string) [changeKinds]bool {
 	var got [changeKinds]bool
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
-	for {
-		n, err := conn.WaitForNotification(done)
-		if err != nil {
-			return got
-		}
+	for _, n := range drainNotifications(conn) {
 		addChange(&got, n, schema)
 	}
+	return got
 }
 
 func addChange(got *[changeKinds]bool, n *pgconn.Notification, schema string) {
